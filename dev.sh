@@ -37,7 +37,10 @@ case "${1:-}" in
   run)
     deps
     build
-    exec build/sluice -c examples/quickstart.yaml
+    python3 examples/demo_upstream.py 9001 &
+    demo=$!
+    trap 'kill $demo 2>/dev/null' EXIT
+    build/sluice -c examples/quickstart.yaml
     ;;
   test)
     deps

@@ -128,8 +128,12 @@ void sl_access_log_write(sl_access_log_t *l, const sl_request_t *r, int status_o
     else
         p = put_raw(line, cap, p, "null");
     int64_t total = sl_now_us() - r->t_start_us;
-    p = put_raw(line, cap, p, ",\"upstream_ms\":%.3f,\"total_ms\":%.3f,\"retries\":%d,\"client_ip\":",
-                (double)r->upstream_us / 1000.0, (double)total / 1000.0, r->retries);
+    if (r->upstream_name)
+        p = put_raw(line, cap, p, ",\"upstream_ms\":%.3f", (double)r->upstream_us / 1000.0);
+    else
+        p = put_raw(line, cap, p, ",\"upstream_ms\":null");
+    p = put_raw(line, cap, p, ",\"total_ms\":%.3f,\"retries\":%d,\"client_ip\":",
+                (double)total / 1000.0, r->retries);
     p = put_str(line, cap, p, r->conn->client_ip, strlen(r->conn->client_ip));
     if (r->error_code) {
         p = put_raw(line, cap, p, ",\"error\":");

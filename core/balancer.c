@@ -404,3 +404,13 @@ void sl_balancer_done(sl_balancer_t *b, int idx, bool success, bool was_trial, i
     if (b->health)
         sl_health_report(b->health, idx, success, was_trial, now_ms);
 }
+
+void sl_balancer_cancel(sl_balancer_t *b, int idx, bool was_trial)
+{
+    if (!b || idx < 0 || idx >= b->n)
+        return;
+    if (b->t[idx].inflight > 0)
+        b->t[idx].inflight--;
+    if (was_trial && b->health)
+        sl_health_release_trial(b->health, idx);
+}

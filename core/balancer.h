@@ -63,4 +63,8 @@ void sl_balancer_start(sl_balancer_t *b, int idx);
 void sl_balancer_done(sl_balancer_t *b, int idx, bool success, bool was_trial, int64_t latency_us,
                       int64_t now_ms);
 
+/* The request was abandoned before the target answered: in flight -1, no
+   latency sample, no health verdict; a half-open trial goes back to the pool. */
+void sl_balancer_cancel(sl_balancer_t *b, int idx, bool was_trial);
+
 #endif

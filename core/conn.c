@@ -426,6 +426,8 @@ static void conn_eventcb(struct bufferevent *bev, short events, void *arg)
 {
     (void)bev;
     sl_conn_t *c = arg;
+    if (events & BEV_EVENT_CONNECTED)   /* TLS handshake done: nothing to do */
+        return;
     if (events & BEV_EVENT_TIMEOUT)
         sl_debug("client %s: send timeout", c->client_ip);
     /* EOF while a request is in flight means the client gave up: cancel
@@ -555,6 +557,7 @@ int sl_request_send_head(sl_request_t *r)
     if (atomic_load(&c->w->draining))
         c->close_after = true;
 
+    size_t before = evbuffer_get_length(out);
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", r->status, reason_phrase(r->status));
     for (int i = 0; i < r->resp_headers.n; i++) {
         const sl_hdr_t *h = &r->resp_headers.items[i];
@@ -581,6 +584,7 @@ int sl_request_send_head(sl_request_t *r)
         evbuffer_add(out, "Connection: keep-alive\r\n\r\n", 26);
     else
         evbuffer_add(out, "\r\n", 2);
+    r->bytes_out += evbuffer_get_length(out) - before;
     r->head_sent = true;
     return 0;
 }
@@ -590,6 +594,7 @@ int sl_request_send_body(sl_request_t *r, const char *data, size_t n)
     if (n == 0 || r->framing == SL_FRAME_NONE)
         return 0;
     struct evbuffer *out = bufferevent_get_output(r->conn->bev);
+    size_t before = evbuffer_get_length(out);
     if (r->framing == SL_FRAME_CHUNKED) {
         evbuffer_add_printf(out, "%zx\r\n", n);
         evbuffer_add(out, data, n);
@@ -597,7 +602,8 @@ int sl_request_send_body(sl_request_t *r, const char *data, size_t n)
     } else {
         evbuffer_add(out, data, n);
     }
-    r->bytes_out += n;
+    r->bytes_out += evbuffer_get_length(out) - before;
+    r->body_bytes += n;
     return 0;
 }
 
@@ -611,6 +617,7 @@ int sl_request_send_body_buf(sl_request_t *r, struct evbuffer *buf)
         return 0;
     }
     struct evbuffer *out = bufferevent_get_output(r->conn->bev);
+    size_t before = evbuffer_get_length(out);
     if (r->framing == SL_FRAME_CHUNKED) {
         evbuffer_add_printf(out, "%zx\r\n", n);
         evbuffer_add_buffer(out, buf);
@@ -618,17 +625,20 @@ int sl_request_send_body_buf(sl_request_t *r, struct evbuffer *buf)
     } else {
         evbuffer_add_buffer(out, buf);
     }
-    r->bytes_out += n;
+    r->bytes_out += evbuffer_get_length(out) - before;
+    r->body_bytes += n;
     return 0;
 }
 
 void sl_request_end(sl_request_t *r)
 {
     sl_conn_t *c = r->conn;
-    if (r->framing == SL_FRAME_CHUNKED)
+    if (r->framing == SL_FRAME_CHUNKED) {
         evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+        r->bytes_out += 5;
+    }
     r->ended = true;
-    if (r->framing == SL_FRAME_LENGTH && (int64_t)r->bytes_out != r->resp_length) {
+    if (r->framing == SL_FRAME_LENGTH && (int64_t)r->body_bytes != r->resp_length) {
         /* Fewer bytes than promised: the client would wait forever. */
         c->close_after = true;
     }

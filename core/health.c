@@ -157,6 +157,17 @@ void sl_health_report(sl_upstream_health_t *h, int idx, bool success, bool was_t
         open_circuit_from(t, circuit_word(SL_CIRCUIT_CLOSED, 0), open_deadline(now_ms, h->open_ms));
 }
 
+void sl_health_release_trial(sl_upstream_health_t *h, int idx)
+{
+    struct target_health *t = target(h, idx);
+    if (!t)
+        return;
+    /* Back to open with the deadline already passed: the next pick anywhere
+     * becomes the trial, as if this one had never been handed out. */
+    uint64_t half_open = circuit_word(SL_CIRCUIT_HALF_OPEN, 0);
+    atomic_compare_exchange_strong(&t->circuit, &half_open, circuit_word(SL_CIRCUIT_OPEN, 0));
+}
+
 bool sl_health_active_result(sl_upstream_health_t *h, int idx, bool ok)
 {
     struct target_health *t = target(h, idx);

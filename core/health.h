@@ -49,6 +49,9 @@ void sl_health_report(sl_upstream_health_t *h, int idx, bool success, bool was_t
  * target down, `healthy` consecutive successes mark it up again (and close its
  * circuit). Thresholds below 1 count as 1. Returns true when the verdict
  * changed (the caller logs it); exactly one caller sees each change. */
+/* A trial whose outcome will never be known (the client left before the
+   target answered): hand the trial to the next request instead. */
+void sl_health_release_trial(sl_upstream_health_t *h, int idx);
 bool sl_health_active_result(sl_upstream_health_t *h, int idx, bool ok);
 
 /* Bad idx or NULL h: CLOSED and false. */

@@ -14,24 +14,45 @@ typedef unsigned char uchar;
 
 /* ---- character classes (RFC 9110 §5.6.2, §5.5) ---- */
 
+enum { TCHAR = 1, FIELD = 2, REG_NAME = 4 };
+
+/* TCHAR: token characters. FIELD: what a field value may hold, i.e. SP,
+ * HTAB, visible ASCII and obs-text; every other control (NUL, DEL, a bare
+ * CR...) is refused because peers disagree on what it means. REG_NAME:
+ * unreserved and sub-delims, the bytes of a host name (RFC 3986 §3.2.2).
+ * A table, as these are asked once per byte of every head. */
+static const uchar char_class[256] = {
+    /* 0x00 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0,
+    /* 0x10 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* 0x20 */ 2, 7, 2, 3, 7, 3, 7, 7, 6, 6, 7, 7, 6, 7, 7, 2,
+    /* 0x30 */ 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 2, 6, 2, 6, 2, 2,
+    /* 0x40 */ 2, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    /* 0x50 */ 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 2, 2, 2, 3, 7,
+    /* 0x60 */ 3, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    /* 0x70 */ 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 2, 3, 2, 7, 0,
+    /* 0x80 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    /* 0x90 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    /* 0xA0 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    /* 0xB0 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    /* 0xC0 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    /* 0xD0 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    /* 0xE0 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    /* 0xF0 */ 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
 static bool is_tchar(uchar c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-        return true;
-    default:
-        return false;
-    }
+    return char_class[c] & TCHAR;
 }
 
-/* SP, HTAB, visible ASCII and obs-text; every other control (NUL, DEL, bare
- * CR...) is refused because peers disagree on what it means. */
 static bool is_field_char(uchar c)
 {
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
+    return char_class[c] & FIELD;
+}
+
+static bool is_reg_name_char(uchar c)
+{
+    return char_class[c] & REG_NAME;
 }
 
 static bool is_ows(uchar c)
@@ -60,9 +81,8 @@ static uchar lower(uchar c)
     return (c >= 'A' && c <= 'Z') ? (uchar)(c + ('a' - 'A')) : c;
 }
 
-static bool eq_nocase(const char *a, size_t alen, const char *b)
+static bool eq_nocase_n(const char *a, size_t alen, const char *b, size_t blen)
 {
-    size_t blen = strlen(b);
     if (alen != blen)
         return false;
     for (size_t i = 0; i < alen; i++)
@@ -71,10 +91,13 @@ static bool eq_nocase(const char *a, size_t alen, const char *b)
     return true;
 }
 
+/* For literals: the length is known when compiling. */
+#define EQ_NOCASE_LIT(a, alen, lit) eq_nocase_n((a), (alen), (lit), sizeof(lit) - 1)
+
 static bool prefix_nocase(const char *a, size_t alen, const char *prefix)
 {
     size_t plen = strlen(prefix);
-    return alen >= plen && eq_nocase(a, plen, prefix);
+    return alen >= plen && eq_nocase_n(a, plen, prefix, plen);
 }
 
 /* ---- lines ---- */
@@ -86,29 +109,24 @@ typedef struct {
     bool at_limit;    /* the window ends at max_header, not at the data's end */
 } cursor_t;
 
-typedef enum { LINE_OK, LINE_PARTIAL, LINE_BAD } line_result_t;
+typedef enum { LINE_OK, LINE_PARTIAL } line_result_t;
 
-/* Splits off the next line. LINE_PARTIAL gives the content that has arrived
- * (a trailing CR, possibly half of a CRLF, left out) so it can be checked
- * early. A CR not followed by LF is LINE_BAD. */
+/* Splits off the next line, ended by LF or CRLF. LINE_PARTIAL gives the
+ * content that has arrived (a trailing CR, maybe half of a CRLF, left out)
+ * so it can be checked early. Any other CR stays in the content, where every
+ * line checker refuses it: that is how a bare CR becomes a 400. */
 static line_result_t next_line(cursor_t *c, const uchar **content, size_t *n)
 {
-    size_t i = c->pos;
-    while (i < c->end && c->buf[i] != '\n' && c->buf[i] != '\r')
-        i++;
-    *content = c->buf + c->pos;
-    *n = i - c->pos;
-    if (i == c->end)
+    const uchar *start = c->buf + c->pos;
+    const uchar *lf = memchr(start, '\n', c->end - c->pos);
+    size_t stop = lf ? (size_t)(lf - c->buf) : c->end;
+    *content = start;
+    *n = stop - c->pos;
+    if (*n > 0 && c->buf[stop - 1] == '\r')
+        (*n)--;
+    if (!lf)
         return LINE_PARTIAL;
-    if (c->buf[i] == '\n') {
-        c->pos = i + 1;
-        return LINE_OK;
-    }
-    if (i + 1 == c->end)
-        return LINE_PARTIAL;
-    if (c->buf[i + 1] != '\n')
-        return LINE_BAD;
-    c->pos = i + 2;
+    c->pos = stop + 1;
     return LINE_OK;
 }
 
@@ -141,13 +159,6 @@ static sl_http_result_t check_version(const uchar *p, size_t n, bool complete, i
 
 /* ---- authority (Host header, absolute-form) ---- */
 
-static bool is_unreserved_or_subdelim(uchar c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c))
-        return true;
-    return c != 0 && strchr("-._~!$&'()*+,;=", c) != NULL;
-}
-
 /* uri-host [ ":" port ] per RFC 3986, non-empty. Userinfo ("user@host") is
  * refused: RFC 9110 §4.2.4 asks recipients to treat it as an error, as it is
  * used to disguise the real host. */
@@ -158,7 +169,7 @@ static bool valid_authority(const uchar *p, size_t n)
         return false;
     if (p[0] == '[') {
         for (i = 1; i < n && p[i] != ']'; i++)
-            if (!is_unreserved_or_subdelim(p[i]) && p[i] != ':')
+            if (!is_reg_name_char(p[i]) && p[i] != ':')
                 return false;
         if (i == n || i == 1)
             return false;
@@ -169,7 +180,7 @@ static bool valid_authority(const uchar *p, size_t n)
                 if (i + 2 >= n || hex_value(p[i + 1]) < 0 || hex_value(p[i + 2]) < 0)
                     return false;
                 i += 2;
-            } else if (!is_unreserved_or_subdelim(p[i])) {
+            } else if (!is_reg_name_char(p[i])) {
                 return false;
             }
         }
@@ -343,29 +354,54 @@ static sl_http_result_t check_field_line(const uchar *p, size_t n, bool complete
     i++;
     while (i < n && is_ows(p[i]))
         i++;
-    size_t start = i, stop = i;
-    for (; i < n; i++) {
-        if (!is_field_char(p[i]))
-            return SL_HTTP_BAD_REQUEST;
-        if (!is_ows(p[i]))
-            stop = i + 1;
-    }
+    size_t start = i;
+    while (i < n && is_field_char(p[i]))
+        i++;
+    if (i < n)
+        return SL_HTTP_BAD_REQUEST;
+    size_t stop = n;
+    while (stop > start && is_ows(p[stop - 1]))
+        stop--;
     h->value = (const char *)p + start;
     h->value_len = stop - start;
     return complete ? SL_HTTP_DONE : SL_HTTP_INCOMPLETE;
 }
 
-/* Reads field lines up to and including the blank line. */
+/* Whether the blank line ending the head is within the window, looking
+ * from the start of the field lines. Lines are split as next_line() does. */
+static bool head_end_arrived(const cursor_t *c)
+{
+    size_t p = c->pos;
+    for (;;) {
+        if (p < c->end && c->buf[p] == '\n')
+            return true;
+        if (p + 1 < c->end && c->buf[p] == '\r' && c->buf[p + 1] == '\n')
+            return true;
+        const uchar *lf = memchr(c->buf + p, '\n', c->end - p);
+        if (!lf)
+            return false;
+        p = (size_t)(lf - c->buf) + 1;
+    }
+}
+
+/* Reads field lines up to and including the blank line.
+ *
+ * The field lines are judged only once the blank line is there (or the
+ * window is full). A peer that sends its head a byte at a time makes the
+ * caller re-offer it after every byte; finding the blank line is a memchr
+ * per line, while judging every line again on every call would cost
+ * ~1 ms per KiB of head squared. The price is that a bad field line is
+ * refused when the head ends, not when the line does. */
 static sl_http_result_t parse_fields(cursor_t *c, sl_http_header_t *headers, int *n_headers)
 {
     sl_http_header_t scratch;
     *n_headers = 0;
+    if (!c->at_limit && !head_end_arrived(c))
+        return SL_HTTP_INCOMPLETE;
     for (;;) {
         const uchar *p;
         size_t n;
         line_result_t lr = next_line(c, &p, &n);
-        if (lr == LINE_BAD)
-            return SL_HTTP_BAD_REQUEST;
         if (lr == LINE_PARTIAL) {
             sl_http_result_t r = check_field_line(p, n, false, &scratch);
             return r == SL_HTTP_INCOMPLETE ? starved(c) : r;
@@ -396,10 +432,13 @@ static bool merge_content_length(const char *v, size_t n, int64_t *cl)
             i++;
         size_t start = i;
         int64_t value = 0;
-        while (i < n && is_digit((uchar)v[i]))
+        /* 18 digits always fit in int64_t; stop before a 19th can overflow */
+        while (i < n && is_digit((uchar)v[i])) {
+            if (i - start == 18)
+                return false;
             value = value * 10 + (v[i++] - '0');
-        size_t digits = i - start;
-        if (digits == 0 || digits > 18)
+        }
+        if (i == start)
             return false;
         if (*cl >= 0 && *cl != value)
             return false;
@@ -433,23 +472,23 @@ static sl_http_result_t scan_framing(const sl_http_header_t *h, int n, framing_t
     for (int i = 0; i < n; i++) {
         const char *name = h[i].name;
         size_t len = h[i].name_len;
-        if (eq_nocase(name, len, "content-length")) {
+        if (EQ_NOCASE_LIT(name, len, "content-length")) {
             if (!merge_content_length(h[i].value, h[i].value_len, &f->content_length))
                 return SL_HTTP_BAD_REQUEST;
-        } else if (eq_nocase(name, len, "transfer-encoding")) {
+        } else if (EQ_NOCASE_LIT(name, len, "transfer-encoding")) {
             f->n_te++;
-            if (!eq_nocase(h[i].value, h[i].value_len, "chunked"))
+            if (!EQ_NOCASE_LIT(h[i].value, h[i].value_len, "chunked"))
                 f->te_chunked_only = false;
-        } else if (eq_nocase(name, len, "connection")) {
+        } else if (EQ_NOCASE_LIT(name, len, "connection")) {
             if (sl_http_header_has_token(h[i].value, h[i].value_len, "close"))
                 f->conn_close = true;
             if (sl_http_header_has_token(h[i].value, h[i].value_len, "keep-alive"))
                 f->conn_keep_alive = true;
-        } else if (eq_nocase(name, len, "host")) {
+        } else if (EQ_NOCASE_LIT(name, len, "host")) {
             if (f->n_host++ == 0)
                 f->host = &h[i];
-        } else if (eq_nocase(name, len, "expect")) {
-            if (eq_nocase(h[i].value, h[i].value_len, "100-continue"))
+        } else if (EQ_NOCASE_LIT(name, len, "expect")) {
+            if (EQ_NOCASE_LIT(h[i].value, h[i].value_len, "100-continue"))
                 f->expect_continue = true;
         }
     }
@@ -502,7 +541,7 @@ sl_http_result_t sl_http_parse_request_head(const char *buf, size_t len, size_t 
     if (r == SL_HTTP_INCOMPLETE) {
         if (n > max_uri)
             return SL_HTTP_URI_TOO_LONG;
-        return lr == LINE_BAD ? SL_HTTP_BAD_REQUEST : starved(&c);
+        return starved(&c);
     }
     if (r != SL_HTTP_DONE)
         return r;
@@ -570,8 +609,6 @@ sl_http_result_t sl_http_parse_response_head(const char *buf, size_t len, size_t
     if (len == 0)
         return starved(&c);
     line_result_t lr = next_line(&c, &p, &n);
-    if (lr == LINE_BAD)
-        return SL_HTTP_BAD_REQUEST;
     sl_http_result_t r = check_status_line(p, n, lr == LINE_OK, out);
     if (lr == LINE_PARTIAL)
         return r == SL_HTTP_INCOMPLETE ? starved(&c) : r;
@@ -606,15 +643,16 @@ sl_http_result_t sl_http_parse_response_head(const char *buf, size_t len, size_t
 
 const sl_http_header_t *sl_http_find_header(const sl_http_header_t *h, int n, const char *name)
 {
+    size_t name_len = strlen(name);
     for (int i = 0; i < n; i++)
-        if (eq_nocase(h[i].name, h[i].name_len, name))
+        if (eq_nocase_n(h[i].name, h[i].name_len, name, name_len))
             return &h[i];
     return NULL;
 }
 
 bool sl_http_header_has_token(const char *value, size_t len, const char *token)
 {
-    size_t i = 0;
+    size_t token_len = strlen(token), i = 0;
     while (i < len) {
         size_t start = i;
         while (i < len && value[i] != ',')
@@ -624,7 +662,7 @@ bool sl_http_header_has_token(const char *value, size_t len, const char *token)
             start++;
         while (stop > start && is_ows((uchar)value[stop - 1]))
             stop--;
-        if (eq_nocase(value + start, stop - start, token))
+        if (eq_nocase_n(value + start, stop - start, token, token_len))
             return true;
         i++;
     }

@@ -128,9 +128,11 @@ void sl_proxy_cancel(sl_request_t *r)
     sl_proxy_t *px = r->proxy;
     if (!px)
         return;
-    /* The client left; the target did nothing wrong. Report it so a half-open
-     * trial does not stay pending forever. */
-    px_balancer_done(px, true);
+    /* The client left; that says nothing about the target. */
+    if (px->in_flight) {
+        px->in_flight = false;
+        sl_balancer_cancel(px->bal, px->target, px->trial);
+    }
     px_free(px);
 }
 
@@ -609,8 +611,8 @@ static void on_head(sl_proxy_t *px, const sl_http_response_head_t *rh, size_t co
         return;
     }
     px_balancer_done(px, !failed);
+    deliver_head(px, rh);   /* rh points into the input buffer: drain after */
     evbuffer_drain(bufferevent_get_input(px->uc->bev), consumed);
-    deliver_head(px, rh);
     px->state = PX_BODY;
     if (!px->chunked && !px->until_close && px->remaining == 0) {
         finish_ok(px, px->reusable_after);

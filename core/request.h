@@ -61,7 +61,8 @@ typedef struct sl_request {
     bool ended;
     sl_framing_t framing;
     int64_t resp_length;            /* for SL_FRAME_LENGTH */
-    uint64_t bytes_out;             /* body bytes sent to the client */
+    uint64_t bytes_out;             /* bytes written to the client: head, framing, body */
+    uint64_t body_bytes;            /* body bytes alone (Content-Length check) */
     uint64_t bytes_in;              /* head + body bytes received */
 
     /* bookkeeping for the access log and Server-Timing */

@@ -232,6 +232,11 @@ void sl_worker_join_and_free(sl_worker_t *w)
         event_free(w->drain_timer);
     if (w->dns)
         evdns_base_free(w->dns, 0);
+    /* bufferevents with deferred callbacks pending are freed by the loop, not
+     * by bufferevent_free: let it run those once before the base goes. */
+    if (w->base)
+        for (int i = 0; i < 3; i++)
+            event_base_loop(w->base, EVLOOP_NONBLOCK);
     sl_snapshot_t *p = atomic_exchange(&w->pending, NULL);
     if (p)
         sl_snapshot_unref(p);

@@ -181,6 +181,7 @@ class MockUpstream:
         self._socks = set()
         self._threads = []
         self._stopping = False
+        self._stop_event = threading.Event()   # wakes sleeping handlers on stop()
         self._tls_ctx = self._make_tls(tls)
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -272,6 +273,7 @@ class MockUpstream:
             self.tls_errors = []
 
     def stop(self):
+        self._stop_event.set()
         with self._lock:
             self._stopping = True
             socks = list(self._socks)
@@ -445,7 +447,7 @@ class MockUpstream:
         with self._lock:
             forced, delay = self._forced_status, self._delay_ms
         if delay:
-            time.sleep(delay / 1000.0)
+            self._stop_event.wait(delay / 1000.0)
         if forced is not None:
             body = json.dumps({"status": forced, "upstream": self.name}).encode()
             return self._respond(sock, req, forced, body)
@@ -454,7 +456,7 @@ class MockUpstream:
             body = json.dumps({"status": status, "upstream": self.name}).encode()
             return self._respond(sock, req, status, body)
         if path.startswith("/delay/"):
-            time.sleep(int(path[len("/delay/"):].split("/")[0]) / 1000.0)
+            self._stop_event.wait(int(path[len("/delay/"):].split("/")[0]) / 1000.0)
             return self._respond(sock, req, 200, self._echo_body(req))
         if path == "/hold":
             self.gate(req.qstr("key", "default")).wait(scaled(30))

@@ -22,9 +22,11 @@ class Response:
         self.status = None
         self.reason = None
         self.headers = []       # [(name, value)] in order, duplicates kept
-        self.body = b""
+        # bytearrays: appending chunk after chunk of a multi-megabyte body
+        # to bytes would copy it all each time.
+        self.body = bytearray()
         self.chunks = None      # list of chunk payloads when chunked
-        self.raw = b""          # every byte of this response as received
+        self.raw = bytearray()  # every byte of this response as received
         self.complete = False
 
     def header(self, name):
@@ -43,7 +45,7 @@ class Response:
         return self.header(name) is not None
 
     def json(self):
-        return json.loads(self.body)
+        return json.loads(bytes(self.body))
 
     def __repr__(self):
         return "<Response %s %r headers=%r body=%r>" % (self.status, self.reason, self.headers, self.body[:200])
@@ -106,7 +108,7 @@ class Conn:
         if tls is not None:
             sock = tls.wrap_socket(sock, server_hostname=server_hostname)
         self.sock = sock
-        self.buf = b""
+        self.buf = bytearray()
         self.eof = False
 
     # -- sending ---------------------------------------------------------------
@@ -159,7 +161,8 @@ class Conn:
         return True
 
     def _take(self, n):
-        out, self.buf = self.buf[:n], self.buf[n:]
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
         return out
 
     def read_line(self):
@@ -188,7 +191,7 @@ class Conn:
             resp = Response()
             while b"\r\n\r\n" not in self.buf:
                 if not self._fill():
-                    resp.raw = self._take(len(self.buf))
+                    resp.raw = bytearray(self._take(len(self.buf)))
                     raise IncompleteResponse("connection closed before the response head", resp)
             end = self.buf.index(b"\r\n\r\n") + 4
             raw = self._take(end)
@@ -199,7 +202,7 @@ class Conn:
             for line in lines[1:]:
                 name, _, value = line.partition(":")
                 resp.headers.append((name, value.strip(" \t")))
-            resp.raw = raw
+            resp.raw = bytearray(raw)
             if 100 <= resp.status < 200 and resp.status != 101:
                 continue
             return resp
@@ -249,14 +252,14 @@ class Conn:
             n = int(cl)
             data = self.read_exact(n)
             resp.raw += data
-            resp.body = data
+            resp.body = bytearray(data)
             if len(data) < n:
                 raise IncompleteResponse("connection closed after %d of %d body bytes" % (len(data), n), resp)
             resp.complete = True
         else:
             data = self.read_until_close()
             resp.raw += data
-            resp.body = data
+            resp.body = bytearray(data)
             resp.complete = True
         return resp
 

@@ -270,7 +270,7 @@ static const bad_req_t bad_requests[] = {
     BAD("bare CR in request line", "GET /a\rb HTTP/1.1\r\nHost: h\r\n\r\n", R400),
     BAD("bare CR after request line", "GET / HTTP/1.1\rHost: h\r\n\r\n", R400),
     BAD("bare CR in header value", "GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n", R400),
-    BAD("bare CR as blank line", "GET / HTTP/1.1\r\nHost: h\r\n\rX", R400),
+    BAD("bare CR as blank line", "GET / HTTP/1.1\r\nHost: h\r\n\rX\r\n\r\n", R400),
     BAD("bare CR leading line", "\rGET / HTTP/1.1\r\nHost: h\r\n\r\n", R400),
     BAD("NUL in header value", "GET / HTTP/1.1\r\nHost: h\r\nX: a\0b\r\n\r\n", R400),
     BAD("NUL in header name", "GET / HTTP/1.1\r\nHost: h\r\nX\0Y: a\r\n\r\n", R400),
@@ -305,6 +305,8 @@ static const bad_req_t bad_requests[] = {
     BAD("content-length empty", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\r\n\r\n", R400),
     BAD("content-length hex", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0x5\r\n\r\n", R400),
     BAD("content-length 19 digits", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000000000000000\r\n\r\n", R400),
+    BAD("content-length 40 digits", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5555555555955555555555555555555555555555\r\n\r\n",
+        R400),
     BAD("content-length differing list", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 6\r\n\r\n", R400),
     BAD("content-length differing lines", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
      R400),
@@ -347,17 +349,82 @@ static void test_bad_requests(void)
     }
 }
 
-/* The error must show up as soon as the offending line is known, not only
- * after the whole head arrived. */
+/* Each byte value in each place of a head, against the RFC's classes
+ * written out here independently of the parser's table. */
+static bool rfc_tchar(int b)
+{
+    return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') ||
+           (b != 0 && strchr("!#$%&'*+-.^_`|~", b) != NULL);
+}
+
+static bool rfc_reg_name(int b)
+{
+    return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') ||
+           (b != 0 && strchr("-._~!$&'()*+,;=", b) != NULL);
+}
+
+static int byte_verdicts(const char *before, const char *after, int (*expect_done)(int))
+{
+    char raw[256];
+    int wrong = 0;
+    for (int b = 0; b < 256; b++) {
+        size_t n = (size_t)snprintf(raw, sizeof raw, "%s", before);
+        raw[n++] = (char)b;
+        n += (size_t)snprintf(raw + n, sizeof raw - n, "%s", after);
+        size_t consumed;
+        sl_http_result_t want = expect_done(b) ? SL_HTTP_DONE : SL_HTTP_BAD_REQUEST;
+        sl_http_result_t got = parse_req_n(raw, n, MAX_URI, MAX_HEADER, &consumed);
+        if (got != want) {
+            fprintf(stderr, "  byte 0x%02x: expected %d, got %d\n", b, want, got);
+            wrong++;
+        }
+    }
+    return wrong;
+}
+
+static int method_byte_ok(int b) { return rfc_tchar(b); }
+static int target_byte_ok(int b) { return b >= 0x21 && b <= 0x7e; }
+static int name_byte_ok(int b) { return rfc_tchar(b) || b == ':'; }
+static int value_byte_ok(int b) { return b == '\t' || (b >= 0x20 && b != 0x7f); }
+static int host_byte_ok(int b) { return rfc_reg_name(b); }
+
+static void test_every_byte(void)
+{
+    current_case = "every byte in a method";
+    CHECK(0, byte_verdicts("G", "T / HTTP/1.1\r\nHost: h\r\n\r\n", method_byte_ok));
+    current_case = "every byte in a target";
+    CHECK(0, byte_verdicts("GET /a", "b HTTP/1.1\r\nHost: h\r\n\r\n", target_byte_ok));
+    current_case = "every byte in a field name";
+    CHECK(0, byte_verdicts("GET / HTTP/1.1\r\nHost: h\r\nX", "Y: v\r\n\r\n", name_byte_ok));
+    current_case = "every byte in a field value";
+    CHECK(0, byte_verdicts("GET / HTTP/1.1\r\nHost: h\r\nX: a", "b\r\n\r\n", value_byte_ok));
+    current_case = "every byte in a host name";
+    CHECK(0, byte_verdicts("GET / HTTP/1.1\r\nHost: a", "b\r\n\r\n", host_byte_ok));
+}
+
+/* A bad request line is refused as soon as its bad byte arrives (garbage
+ * such as a TLS hello gets its 400 at once); field lines wait for the end of
+ * the head. */
 static void test_early_errors(void)
 {
     size_t consumed;
     current_case = "early 400 on partial request line";
     const char *raw = "G\x16T /still-coming";
     CHECK(R400, parse_req_n(raw, strlen(raw), MAX_URI, MAX_HEADER, &consumed));
-    current_case = "early 400 on partial header line";
-    raw = "GET / HTTP/1.1\r\nHost: h\r\nBad Name";
+    /* field lines are judged once the head has ended (or fills max_header) */
+    current_case = "bad field line waits for the end of the head";
+    raw = "GET / HTTP/1.1\r\nHost: h\r\nBad Name: v\r\nX: y\r\n";
+    CHECK(SL_HTTP_INCOMPLETE, parse_req_n(raw, strlen(raw), MAX_URI, MAX_HEADER, &consumed));
+    current_case = "bad field line when the head fills max_header";
+    CHECK(R400, parse_req_n(raw, strlen(raw), MAX_URI, strlen(raw), &consumed));
+    current_case = "bad field line when the head ends";
+    raw = "GET / HTTP/1.1\r\nHost: h\r\nBad Name: v\r\nX: y\r\n\r\n";
     CHECK(R400, parse_req_n(raw, strlen(raw), MAX_URI, MAX_HEADER, &consumed));
+    current_case = "bare CR where the blank line goes waits";
+    raw = "GET / HTTP/1.1\r\nHost: h\r\n\rX";
+    CHECK(SL_HTTP_INCOMPLETE, parse_req_n(raw, strlen(raw), MAX_URI, MAX_HEADER, &consumed));
+    current_case = "bare CR where the blank line goes, at the limit";
+    CHECK(R400, parse_req_n(raw, strlen(raw), MAX_URI, strlen(raw), &consumed));
     current_case = "early 400 on bad target";
     raw = "GET nope ";
     CHECK(R400, parse_req_n(raw, strlen(raw), MAX_URI, MAX_HEADER, &consumed));
@@ -557,7 +624,8 @@ static void test_header_count(void)
     current_case = "malformed 129th header";
     memcpy(s + len - 13, "X 0127", 6);
     CHECK(SL_HTTP_BAD_REQUEST, parse_req_n(s, len, MAX_URI, MAX_HEADER, &consumed));
-    CHECK(SL_HTTP_BAD_REQUEST, parse_req_n(s, len - 6, MAX_URI, MAX_HEADER, &consumed));
+    CHECK(SL_HTTP_INCOMPLETE, parse_req_n(s, len - 6, MAX_URI, MAX_HEADER, &consumed));
+    CHECK(SL_HTTP_BAD_REQUEST, parse_req_n(s, len - 6, MAX_URI, len - 6, &consumed));
     memcpy(s + len - 13, "X-0127", 6);
     current_case = "129th header still arriving";
     CHECK(SL_HTTP_INCOMPLETE, parse_req_n(s, len - 4, MAX_URI, MAX_HEADER, &consumed));
@@ -1072,6 +1140,7 @@ int main(void)
     test_valid_requests();
     test_header_values();
     test_bad_requests();
+    test_every_byte();
     test_early_errors();
     test_incremental_requests();
     test_uri_limit();
