@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "access_log.h"
+#include "chain.h"
+#include "host.h"
 #include "clock.h"
 #include "log.h"
 #include "pathnorm.h"
@@ -83,6 +85,7 @@ static sl_request_t *request_new(sl_conn_t *c)
     sl_arena_init(&r->arena);
     r->conn = c;
     r->snap = sl_snapshot_ref(c->w->snap);
+    sl_worker_request_started(c->w, r->snap);
     r->t_start_us = sl_now_us();
     r->head.minor = 1;
     r->head.content_length = -1;
@@ -91,10 +94,22 @@ static sl_request_t *request_new(sl_conn_t *c)
     return r;
 }
 
+static void request_log(sl_request_t *r, int status_override)
+{
+    sl_chain_log(r);
+    sl_access_log_write(r->snap->alog, r, status_override);
+}
+
 static void request_free(sl_request_t *r)
 {
     if (r->proxy)
         sl_proxy_cancel(r);
+    sl_host_request_done(r);
+    if (r->plugin_body)
+        evbuffer_free(r->plugin_body);
+    free(r->filter_buf[0]);
+    free(r->filter_buf[1]);
+    sl_worker_request_done(r->conn->w, r->snap);
     if (r->body)
         evbuffer_free(r->body);
     sl_snapshot_unref(r->snap);
@@ -108,7 +123,7 @@ void sl_conn_free(sl_conn_t *c)
         sl_request_t *r = c->req;
         c->req = NULL;
         if (r->head.method)
-            sl_access_log_write(r->snap->alog, r, r->head_sent ? 0 : 499);
+            request_log(r, r->head_sent ? 0 : 499);
         request_free(r);
     }
     evtimer_del(c->timer);
@@ -122,7 +137,7 @@ static void request_finish(sl_conn_t *c)
 {
     sl_request_t *r = c->req;
     c->req = NULL;
-    sl_access_log_write(r->snap->alog, r, 0);
+    request_log(r, 0);
     request_free(r);
     if (c->close_after || atomic_load(&c->w->draining)) {
         sl_conn_free(c);
@@ -162,11 +177,7 @@ static void dispatch(sl_conn_t *c, sl_request_t *r)
 {
     c->state = SL_CONN_BUSY;
     evtimer_del(c->timer);
-    if (!r->route->upstream) {
-        sl_request_error(r, 404, "route_not_found", "the route has no upstream");
-        return;
-    }
-    sl_proxy_start(r);
+    sl_chain_start(r);
 }
 
 static void protocol_error(sl_conn_t *c, sl_request_t *r, int status, const char *code,
@@ -267,6 +278,7 @@ static int start_request(sl_conn_t *c, const char *buf, size_t consumed)
         return 0;
     }
 
+    r->chain = &r->snap->plugins->chains[r->route->index];
     r->body_limit = r->route->max_body_size > 0 ? r->route->max_body_size : o->max_body_size;
     if (r->head.content_length > r->body_limit) {
         protocol_error(c, r, 413, "body_too_large", "the request body is larger than the limit");
@@ -405,7 +417,7 @@ static void conn_writecb(struct bufferevent *bev, void *arg)
         if (pending == 0) {
             if (c->state == SL_CONN_CLOSING) {
                 c->req = NULL;
-                sl_access_log_write(r->snap->alog, r, 0);
+                request_log(r, 0);
                 request_free(r);
                 sl_conn_free(c);
             } else {
@@ -542,6 +554,10 @@ int sl_request_send_head(sl_request_t *r)
 {
     sl_conn_t *c = r->conn;
     struct evbuffer *out = bufferevent_get_output(c->bev);
+    sl_chain_header_filter(r);
+    /* Body filters may change the length: the body goes out chunked. */
+    if (sl_chain_has_body_filter(r) && status_has_body(r))
+        sl_hdrs_remove(&r->resp_headers, "content-length");
     const sl_hdr_t *cl = sl_hdrs_get(&r->resp_headers, "content-length");
     if (!status_has_body(r)) {
         r->framing = SL_FRAME_NONE;
@@ -589,9 +605,20 @@ int sl_request_send_head(sl_request_t *r)
     return 0;
 }
 
+static int write_body(sl_request_t *r, const char *data, size_t n);
+
 int sl_request_send_body(sl_request_t *r, const char *data, size_t n)
 {
     if (n == 0 || r->framing == SL_FRAME_NONE)
+        return 0;
+    if (sl_chain_has_body_filter(r))
+        sl_chain_body_filter(r, data, n, false, &data, &n);
+    return write_body(r, data, n);
+}
+
+static int write_body(sl_request_t *r, const char *data, size_t n)
+{
+    if (n == 0)
         return 0;
     struct evbuffer *out = bufferevent_get_output(r->conn->bev);
     size_t before = evbuffer_get_length(out);
@@ -616,6 +643,11 @@ int sl_request_send_body_buf(sl_request_t *r, struct evbuffer *buf)
         evbuffer_drain(buf, n);
         return 0;
     }
+    if (sl_chain_has_body_filter(r)) {
+        int rc = sl_request_send_body(r, (const char *)evbuffer_pullup(buf, -1), n);
+        evbuffer_drain(buf, n);
+        return rc;
+    }
     struct evbuffer *out = bufferevent_get_output(r->conn->bev);
     size_t before = evbuffer_get_length(out);
     if (r->framing == SL_FRAME_CHUNKED) {
@@ -633,6 +665,12 @@ int sl_request_send_body_buf(sl_request_t *r, struct evbuffer *buf)
 void sl_request_end(sl_request_t *r)
 {
     sl_conn_t *c = r->conn;
+    if (r->framing != SL_FRAME_NONE && sl_chain_has_body_filter(r)) {
+        const char *tail;
+        size_t n;
+        sl_chain_body_filter(r, "", 0, true, &tail, &n);
+        write_body(r, tail, n);
+    }
     if (r->framing == SL_FRAME_CHUNKED) {
         evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
         r->bytes_out += 5;
@@ -645,7 +683,7 @@ void sl_request_end(sl_request_t *r)
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
         if (c->state == SL_CONN_CLOSING) {
             c->req = NULL;
-            sl_access_log_write(r->snap->alog, r, 0);
+            request_log(r, 0);
             request_free(r);
             sl_conn_free(c);
         } else {
@@ -659,7 +697,7 @@ void sl_request_abort(sl_request_t *r)
 {
     sl_conn_t *c = r->conn;
     c->req = NULL;
-    sl_access_log_write(r->snap->alog, r, r->head_sent ? 0 : 502);
+    request_log(r, r->head_sent ? 0 : 502);
     request_free(r);
     sl_conn_free(c);
 }

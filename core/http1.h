@@ -29,9 +29,10 @@ typedef struct sl_http_header {
 typedef enum {
     SL_HTTP_INCOMPLETE = 0,             /* need more bytes */
     SL_HTTP_DONE = 1,                   /* head parsed; *consumed = bytes of the head including the blank line */
-    SL_HTTP_BAD_REQUEST = -400,         /* malformed line or header, missing/duplicate/invalid Host (1.1),
-                                           conflicting Content-Length, Content-Length with Transfer-Encoding,
-                                           Transfer-Encoding in HTTP/1.0, obs-fold, bare CR, NUL */
+    SL_HTTP_BAD_REQUEST = -400,         /* malformed line or header, bad or conflicting Content-Length,
+                                           Content-Length with Transfer-Encoding, Transfer-Encoding in
+                                           HTTP/1.0, obs-fold, bare CR, NUL, space before ':', missing (1.1),
+                                           repeated or invalid Host */
     SL_HTTP_URI_TOO_LONG = -414,        /* request line longer than max_uri (even if not yet complete) */
     SL_HTTP_HEADERS_TOO_LARGE = -431,   /* head longer than max_header (even if incomplete), or more than
                                            SL_HTTP_MAX_HEADERS field lines */
@@ -61,8 +62,10 @@ typedef struct sl_http_request_head {
 
 /* Limits: the request line (without its CRLF) may be max_uri bytes; the head,
  * counted from buf[0] (skipped leading empty lines included) through the
- * blank line, may be max_header bytes. `out` is meaningful only on DONE;
- * *consumed is 0 unless DONE. */
+ * blank line, may be max_header bytes. A bad request line is refused as soon
+ * as its bad byte is in; field lines are judged once the blank line is in or
+ * the head fills max_header. `out` is meaningful only on DONE; *consumed is
+ * 0 unless DONE. */
 sl_http_result_t sl_http_parse_request_head(const char *buf, size_t len, size_t max_uri, size_t max_header,
                                             sl_http_request_head_t *out, size_t *consumed);
 

@@ -16,7 +16,13 @@
 
 #include "config.h"
 #include "health_check.h"
+#include "host.h"
+#include "http_client.h"
+#include "plugin.h"
+#include "redis_probe.h"
 #include "log.h"
+#include "metrics.h"
+#include "shdict.h"
 #include "snapshot.h"
 #include "worker.h"
 
@@ -82,23 +88,62 @@ static sl_snapshot_t *load_snapshot(const char *path, int n_workers, unsigned ge
         sl_config_unref(cfg);
         return NULL;
     }
-    if (n_workers <= 0)
-        n_workers = cfg->workers;
     return sl_snapshot_build(cfg, n_workers, generation, errs);
+}
+
+/* Redis being down is not a config error (each policy's on_redis_error
+ * decides), but the operator should hear about it at once. */
+static void report_redis(const sl_config_t *cfg, bool to_stderr)
+{
+    if (!cfg->redis.enabled)
+        return;
+    char why[256];
+    if (sl_redis_probe(&cfg->redis, why, sizeof why) == 0) {
+        if (!to_stderr)
+            sl_info("redis %s:%d: reachable", cfg->redis.host, cfg->redis.port);
+        return;
+    }
+    if (to_stderr)
+        fprintf(stderr, "warning: redis %s:%d is configured but unreachable (%s); policies will "
+                        "follow their on_redis_error setting\n",
+                cfg->redis.host, cfg->redis.port, why);
+    else
+        sl_warn("redis %s:%d is configured but unreachable (%s); policies follow their "
+                "on_redis_error setting until it answers",
+                cfg->redis.host, cfg->redis.port, why);
+}
+
+/* Plugins are loaded while a snapshot is built, so the plugin host must
+ * know the worker count first: read it from the file before the real load. */
+static int workers_in(const char *path)
+{
+    sl_errors_t errs = { 0 };
+    sl_config_t *cfg = sl_config_load(path, &errs);
+    int n = cfg ? cfg->workers : 1;
+    sl_config_unref(cfg);
+    sl_errors_free(&errs);
+    return n > 0 ? n : 1;
 }
 
 static int cmd_check(const char *path)
 {
     sl_errors_t errs = { 0 };
+    if (sl_plugins_global_init(sl_host_table(), 1, NULL) != 0) {
+        fprintf(stderr, "sluice: cannot initialise the plugin host\n");
+        return 1;
+    }
     sl_snapshot_t *s = load_snapshot(path, 1, 1, &errs);
     if (!s) {
         print_errors(&errs, "");
         sl_errors_free(&errs);
+        sl_plugins_global_shutdown();
         return 1;
     }
+    report_redis(s->cfg, true);
     printf("%s: ok\n", path);
     sl_snapshot_unref(s);
     sl_errors_free(&errs);
+    sl_plugins_global_shutdown();
     return 0;
 }
 
@@ -170,14 +215,21 @@ static int cmd_run(const char *path)
 {
     sl_main_t m = { .config_path = path, .generation = 1 };
     sl_errors_t errs = { 0 };
-    m.snap = load_snapshot(path, 0, m.generation, &errs);
+    int n_workers = workers_in(path);
+    if (sl_plugins_global_init(sl_host_table(), n_workers, NULL) != 0) {
+        fprintf(stderr, "sluice: cannot initialise the plugin host\n");
+        return 1;
+    }
+    m.snap = load_snapshot(path, n_workers, m.generation, &errs);
     if (!m.snap) {
         print_errors(&errs, "");
         sl_errors_free(&errs);
+        sl_plugins_global_shutdown();
         return 1;
     }
     sl_errors_free(&errs);
     apply_log_level(m.snap->cfg);
+    report_redis(m.snap->cfg, false);
 
     m.n_workers = m.snap->n_workers;
     m.workers = calloc((size_t)m.n_workers, sizeof *m.workers);
@@ -231,6 +283,11 @@ out:
     if (m.base)
         event_base_free(m.base);
     sl_snapshot_unref(m.snap);
+    sl_plugins_global_shutdown();
+    sl_shdict_registry_free();
+    sl_metrics_reset();
+    sl_http_client_shutdown();
+    sl_host_shutdown();
     if (rc == 0)
         sl_info("stopped");
     return rc;

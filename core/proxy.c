@@ -156,15 +156,31 @@ static void host_for_target(const sl_target_t *t, char *out, size_t len)
         snprintf(out, len, v6 ? "[%s]:%d" : "%s:%d", t->host, t->port);
 }
 
+/* Did a plugin set or remove this header for the upstream? */
+static bool overridden(const sl_request_t *r, const char *name, size_t len)
+{
+    for (int i = 0; i < r->up_headers.n; i++)
+        if (r->up_headers.items[i].name_len == len &&
+            strncasecmp(r->up_headers.items[i].name, name, len) == 0)
+            return true;
+    return false;
+}
+
 static void build_request_head(sl_proxy_t *px, const sl_target_t *t)
 {
     sl_request_t *r = px->r;
     const sl_upstream_t *u = px->up->conf;
     struct evbuffer *b = px->up_head;
     evbuffer_drain(b, evbuffer_get_length(b));
-    evbuffer_add(b, r->head.method, r->head.method_len);
+    if (r->up_method)
+        evbuffer_add(b, r->up_method, strlen(r->up_method));
+    else
+        evbuffer_add(b, r->head.method, r->head.method_len);
     evbuffer_add(b, " ", 1);
-    evbuffer_add(b, r->head.target, r->head.target_len);
+    if (r->up_target)
+        evbuffer_add(b, r->up_target, r->up_target_len);
+    else
+        evbuffer_add(b, r->head.target, r->head.target_len);
     evbuffer_add(b, " HTTP/1.1\r\n", 11);
 
     char host[300];
@@ -189,6 +205,8 @@ static void build_request_head(sl_proxy_t *px, const sl_target_t *t)
                 xff = h;
             continue;
         }
+        if (overridden(r, h->name, h->name_len))
+            continue;
         if (name_is(h->name, h->name_len, "host") ||
             name_is(h->name, h->name_len, "x-forwarded-proto") ||
             name_is(h->name, h->name_len, "x-forwarded-host") ||
@@ -214,6 +232,15 @@ static void build_request_head(sl_proxy_t *px, const sl_target_t *t)
     if (r->head.host)
         add_header(b, "X-Forwarded-Host", r->head.host, r->head.host_len);
     add_header(b, "X-Request-Id", r->request_id, strlen(r->request_id));
+    for (int i = 0; i < r->up_headers.n; i++) {   /* set by plugins; NULL value = removed */
+        const sl_hdr_t *h = &r->up_headers.items[i];
+        if (!h->value)
+            continue;
+        evbuffer_add(b, h->name, h->name_len);
+        evbuffer_add(b, ": ", 2);
+        evbuffer_add(b, h->value, h->value_len);
+        evbuffer_add(b, "\r\n", 2);
+    }
     if (r->body)
         evbuffer_add_printf(b, "Content-Length: %zu\r\n", evbuffer_get_length(r->body));
     else if (r->head.content_length == 0)

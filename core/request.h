@@ -73,6 +73,26 @@ typedef struct sl_request {
     int retries;
     const char *error_code;         /* gateway error code, if any */
 
+    /* plugins */
+    const struct sl_chain *chain;   /* NULL when no route matched */
+    int chain_phase;                /* SL_PHASE_REWRITE or SL_PHASE_ACCESS while running */
+    int chain_idx;                  /* next plugin to run in that phase */
+    int chain_ran;                  /* plugins [0, chain_ran) ran a phase: they filter the response */
+    bool chain_yielded;
+    bool plugin_answered;           /* host->respond() was called */
+    struct evbuffer *plugin_body;   /* the body host->respond() set */
+    char *filter_buf[2];            /* body_filter replacements, alternating */
+    size_t filter_cap[2];
+    int filter_turn;
+    /* what plugins changed for the upstream request */
+    const char *up_method;
+    const char *up_target;
+    size_t up_target_len;
+    sl_hdrs_t up_headers;           /* value NULL = remove */
+    sl_hdrs_t ctx;                  /* host->ctx_set / ctx_get */
+    struct sl_cleanup *cleanups;
+    struct sl_async *pending;       /* in-flight plugin I/O, cancelled if the client leaves */
+
     struct sl_proxy *proxy;
     /* Set by whoever streams the body: called when the client's output
      * buffer has drained below the low watermark (backpressure release). */

@@ -56,7 +56,10 @@ sl_snapshot_t *sl_snapshot_build(sl_config_t *cfg, int n_workers, unsigned gener
     s->n_workers = n_workers;
     s->router = sl_router_build(cfg, errs);
     s->upstreams = calloc((size_t)cfg->n_upstreams + 1, sizeof *s->upstreams);
-    if (!s->router || !s->upstreams)
+    s->inflight = calloc((size_t)n_workers, sizeof *s->inflight);
+    if (!s->router || !s->upstreams || !s->inflight)
+        goto fail;
+    if (!(s->plugins = sl_plugins_build(cfg, n_workers, errs)))
         goto fail;
     char err[512];
     if (!(s->alog = sl_access_log_open(cfg->log.access ? cfg->log.access : "stdout", err,
@@ -96,6 +99,8 @@ void sl_snapshot_unref(sl_snapshot_t *s)
         sl_router_free(s->router);
     if (s->alog)
         sl_access_log_close(s->alog);
+    sl_plugins_free(s->plugins);
+    free(s->inflight);
     sl_config_unref(s->cfg);
     free(s);
 }

@@ -13,6 +13,7 @@
 #include "balancer.h"
 #include "config.h"
 #include "health.h"
+#include "plugin.h"
 #include "retry.h"
 #include "router.h"
 
@@ -32,6 +33,9 @@ typedef struct sl_snapshot {
     sl_upstream_rt_t *upstreams;    /* parallel to cfg->upstreams */
     int n_workers;
     struct sl_access_log *alog;     /* reopened on every reload (log rotation) */
+    sl_plugins_t *plugins;          /* instances and per-route chains */
+    int *inflight;                  /* [n_workers]: requests of worker w on this snapshot;
+                                       each entry touched by its worker only */
 } sl_snapshot_t;
 
 /* Takes ownership of cfg's reference. NULL with errs filled on failure. */

@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "log.h"
 #include "pool.h"
+#include "redis.h"
 #include "reqid.h"
 
 typedef struct listener_ctx {
@@ -50,6 +51,42 @@ static void bind_address(const sl_listen_t *l, char *out, size_t len)
         snprintf(out, len, "%s", l->host);
 }
 
+static void release_on_worker(sl_worker_t *w, sl_snapshot_t *s)
+{
+    sl_plugins_worker_fini(s->plugins, w->id);
+    sl_snapshot_unref(s);
+}
+
+static void retire(sl_worker_t *w, sl_snapshot_t *s)
+{
+    if (s->inflight[w->id] == 0) {
+        release_on_worker(w, s);
+        return;
+    }
+    sl_snapshot_t **grown = realloc(w->retired, sizeof *grown * (size_t)(w->n_retired + 1));
+    if (!grown) {   /* cannot wait for its requests: keep the plugin state alive */
+        sl_error("worker %d: out of memory retiring a config snapshot", w->id);
+        return;
+    }
+    w->retired = grown;
+    w->retired[w->n_retired++] = s;
+}
+
+void sl_worker_request_started(sl_worker_t *w, sl_snapshot_t *s) { s->inflight[w->id]++; }
+
+void sl_worker_request_done(sl_worker_t *w, sl_snapshot_t *s)
+{
+    if (--s->inflight[w->id] > 0 || s == w->snap)
+        return;
+    for (int i = 0; i < w->n_retired; i++) {
+        if (w->retired[i] == s) {
+            w->retired[i] = w->retired[--w->n_retired];
+            release_on_worker(w, s);
+            return;
+        }
+    }
+}
+
 static void switch_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -59,8 +96,9 @@ static void switch_cb(evutil_socket_t fd, short what, void *arg)
     if (!s)
         return;
     sl_snapshot_t *old = w->snap;
+    sl_plugins_worker_init(s->plugins, w->id);
     w->snap = s;
-    sl_snapshot_unref(old);
+    retire(w, old);
 }
 
 static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -167,6 +205,10 @@ int sl_worker_init(sl_worker_t *w, int id, sl_snapshot_t *snap)
 static void *worker_main(void *arg)
 {
     sl_worker_t *w = arg;
+    /* Plugin per-worker state (Lua states above all) belongs to this thread. */
+    sl_plugins_worker_init(w->snap->plugins, w->id);
+    if (w->snap->cfg->redis.enabled)
+        w->redis = sl_redis_new(w->base, &w->snap->cfg->redis);
     event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
     return NULL;
 }
@@ -237,9 +279,17 @@ void sl_worker_join_and_free(sl_worker_t *w)
     if (w->base)
         for (int i = 0; i < 3; i++)
             event_base_loop(w->base, EVLOOP_NONBLOCK);
+    if (w->redis)
+        sl_redis_free(w->redis);
     sl_snapshot_t *p = atomic_exchange(&w->pending, NULL);
     if (p)
         sl_snapshot_unref(p);
+    /* The worker thread is gone: its plugin state can be released here. */
+    for (int i = 0; i < w->n_retired; i++)
+        release_on_worker(w, w->retired[i]);
+    free(w->retired);
+    if (w->snap && w->thread)
+        sl_plugins_worker_fini(w->snap->plugins, w->id);
     sl_snapshot_unref(w->snap);
     if (w->base)
         event_base_free(w->base);

@@ -33,6 +33,9 @@ typedef struct sl_worker {
     struct event *drain_timer;
     atomic_bool draining;
     struct sl_pool *pool;
+    struct sl_redis *redis;          /* NULL without a redis: section */
+    sl_snapshot_t **retired;         /* replaced snapshots with requests still running here */
+    int n_retired;
     uint64_t rng;
     int n_conns;
     struct sl_conn *conns;           /* intrusive list, for drain */
@@ -47,6 +50,11 @@ int sl_worker_start(sl_worker_t *w);          /* runs the loop in a new thread *
 void sl_worker_offer_snapshot(sl_worker_t *w, sl_snapshot_t *s);   /* takes a ref for w */
 void sl_worker_stop(sl_worker_t *w);          /* thread-safe: begin draining */
 void sl_worker_join_and_free(sl_worker_t *w);
+
+/* Request accounting per snapshot, so plugin per-worker state is released
+ * on this thread once the last request on a replaced snapshot ends. */
+void sl_worker_request_started(sl_worker_t *w, sl_snapshot_t *s);
+void sl_worker_request_done(sl_worker_t *w, sl_snapshot_t *s);
 
 /* called by connections */
 void sl_worker_conn_added(sl_worker_t *w, struct sl_conn *c);

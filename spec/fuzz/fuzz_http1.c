@@ -91,6 +91,10 @@ static void fuzz_request(const uint8_t *data, size_t len, size_t max_uri, size_t
         REQUIRE(!(req.chunked && req.content_length >= 0));
         REQUIRE(req.content_length >= -1);
         check_headers(req.headers, req.n_headers, buf, consumed);
+        const sl_http_header_t *host = sl_http_find_header(req.headers, req.n_headers, "HOST");
+        REQUIRE(req.minor == 0 || host != NULL);
+        if (host && req.target[0] == '/')
+            REQUIRE(req.host == host->value && req.host_len == host->value_len);
     } else {
         REQUIRE(consumed == 0);
     }
@@ -125,6 +129,9 @@ static void fuzz_response(const uint8_t *data, size_t len, size_t max_header)
         REQUIRE(inside(resp.reason, resp.reason_len, buf, consumed));
         REQUIRE(!(resp.chunked && resp.content_length >= 0));
         check_headers(resp.headers, resp.n_headers, buf, consumed);
+        bool body = sl_http_response_has_body(buf, len < 7 ? len : 7, resp.status);
+        REQUIRE(!body || resp.status >= 200);
+        REQUIRE(!(resp.keep_alive && body && resp.content_length < 0 && !resp.chunked));
     } else {
         REQUIRE(consumed == 0);
     }

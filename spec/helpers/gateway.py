@@ -123,7 +123,7 @@ class Gateway:
             if self.scheme is None:
                 self.scheme = "http"
             text = config
-            m = re.search(r"^\s*access:\s*(\S+)", text, re.M)
+            m = re.search(r"\baccess:\s*([^\s,}]+)", text)
             self._note_access(m.group(1).strip("\"'") if m else "stdout")
         text = re.sub(r"@PORT_([A-Z0-9_]+)@", lambda m: str(self._named_port(m.group(1))), text)
         return text.replace("@PORT@", str(self.port)).replace("@DIR@", str(self.dir))
@@ -142,6 +142,7 @@ class Gateway:
 
     def write_config(self, config):
         """Writes (or rewrites, before reload()) the config file."""
+        self.config = config
         self.config_text = self.render(config)
         tmp = self.config_path.with_suffix(".tmp")
         tmp.write_text(self.config_text)
@@ -160,6 +161,18 @@ class Gateway:
         return cmd
 
     def start(self):
+        # The free port may be taken (e.g. as another test's ephemeral client
+        # port) before sluice binds it: then try again with a new one.
+        for attempt in range(3):
+            try:
+                return self._start_once()
+            except GatewayError as e:
+                if "in use" not in str(e) or "@PORT@" not in _text_of(self.config) or attempt == 2:
+                    raise
+                self.port = free_port()
+                self.write_config(self.config)
+
+    def _start_once(self):
         if self.proc is not None and self.proc.poll() is None:
             raise GatewayError("already running")
         self._stderr_offset = self.stderr_path.stat().st_size if self.stderr_path.exists() else 0
@@ -188,7 +201,7 @@ class Gateway:
                 self.rc = self.proc.returncode
                 _running.discard(self)
                 raise GatewayError("sluice exited with %s before it was ready; stderr:\n%s"
-                                   % (self.rc, self.stderr()))
+                                   % (self.rc, self.stderr_since(self._stderr_offset)))
             time.sleep(0.01)
         self.kill()
         raise GatewayError("sluice did not print 'sluice: ready' in %.0fs; stderr:\n%s"
@@ -342,6 +355,12 @@ class Gateway:
         problems = self.finish()
         if problems and exc[0] is None:
             raise AssertionError("\n".join(problems))
+
+
+def _text_of(config):
+    if isinstance(config, dict):
+        return json.dumps(config) + "@PORT@" * ("listen" not in config)
+    return config
 
 
 def _has_tls_listener(config):

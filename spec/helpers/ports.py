@@ -31,3 +31,31 @@ def free_port(host="127.0.0.1"):
 def dead_port(host="127.0.0.1"):
     """A port nothing listens on (connections to it are refused)."""
     return free_port(host)
+
+
+class StuckListener:
+    """A port whose connects hang: it listens, but its accept queue is full and
+    never drained, so the kernel drops further SYNs. For connect timeouts."""
+
+    def __init__(self, host="127.0.0.1", fill=3):
+        import time
+        self._srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._srv.bind((host, 0))
+        self._srv.listen(0)
+        self.port = self._srv.getsockname()[1]
+        self.url = "http://%s:%d" % (host, self.port)
+        self._fillers = []
+        for _ in range(fill):
+            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            c.setblocking(False)
+            try:
+                c.connect((host, self.port))
+            except BlockingIOError:
+                pass
+            self._fillers.append(c)
+        time.sleep(0.05)    # let the handshakes of the fillers complete
+
+    def close(self):
+        for c in self._fillers:
+            c.close()
+        self._srv.close()

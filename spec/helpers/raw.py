@@ -210,6 +210,8 @@ class Conn:
     def read_chunk(self, resp):
         """Reads one chunk of a chunked body into resp; returns its payload,
         b'' for the last-chunk (and then marks resp complete)."""
+        if resp.chunks is None:
+            resp.chunks = []
         line = self.read_line()
         resp.raw += line
         if not line.endswith(b"\r\n"):

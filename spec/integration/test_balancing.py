@@ -115,5 +115,7 @@ def test_ewma_prefers_the_fast_target(gateway_factory, upstream_factory):
     slow.set_delay(100)
     gw = gateway_factory(proxy(fast, slow, up={"balance": "ewma", "health": NO_HEALTH}))
     seq = served_by(gw, 40)
+    # A bound, not an exact count: a latency-aware picker has to sample the
+    # slow target (unsampled targets count as best) and may probe it again.
     assert seq.count("slow") <= 3, seq
     assert seq.count("fast") >= 37, seq

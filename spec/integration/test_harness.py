@@ -7,7 +7,6 @@ import signal
 import socket
 import ssl
 import stat
-import subprocess
 import textwrap
 import threading
 import time
@@ -317,6 +316,23 @@ def test_gateway_reports_bad_exit_and_crash(tmp_path, fake_bin, monkeypatch):
     gw2.proc.send_signal(signal.SIGKILL)
     gw2.proc.wait()
     assert gw2.finish()[0] == "sluice died during the test (exit status -9)"
+
+
+def test_gateway_retries_when_its_port_was_taken(tmp_path, fake_bin, monkeypatch):
+    monkeypatch.delenv("SLUICE_VALGRIND", raising=False)
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    taken = holder.getsockname()[1]
+    ports = iter([taken, free_port()])
+    monkeypatch.setattr(gateway_mod, "free_port", lambda: next(ports))
+    # The stand-in's bind fails with "Address already in use" on the taken port.
+    try:
+        gw = gateway_mod.Gateway({"routes": []}, tmp_path, binary=fake_bin)
+    finally:
+        holder.close()
+    assert gw.port != taken
+    assert gw.stop() == 0
 
 
 def test_gateway_start_failure_is_reported(tmp_path):

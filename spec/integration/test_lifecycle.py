@@ -105,24 +105,29 @@ def test_reload_under_load_fails_no_request(gateway_factory, upstream):
 
 @pytest.mark.valgrind
 def test_sigterm_finishes_in_flight_request_and_refuses_new_ones(gateway_factory, upstream):
-    gw = gateway_factory(routes_config(route("api", upstream), server={"drain_timeout": "10s"}))
+    gw = gateway_factory(routes_config(route("api", upstream), server={"drain_timeout": "30s"}))
     result = []
-    t = threading.Thread(target=lambda: result.append(gw.get("/delay/1500", timeout=15)))
+    t = threading.Thread(target=lambda: result.append(gw.get("/hold?key=drain", timeout=30)))
     t.start()
-    assert upstream.wait_for_requests(1, "/delay")
-    gw.terminate()
-    refused = False
-    deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline:
-        if raw.expect_refused(gw.port):
-            refused = True
-            break
-        time.sleep(0.01)
-    still_in_flight = not result
-    t.join(scaled(15))
-    assert refused is True
-    assert still_in_flight is True
-    assert expect.echo(result[0])["target"] == "/delay/1500"
+    try:
+        assert upstream.wait_for_requests(1, "/hold")
+        gw.terminate()
+        # The upstream holds the request until released, so whatever happens
+        # here happens while it is in flight.
+        refused = False
+        deadline = time.monotonic() + scaled(5)
+        while time.monotonic() < deadline:
+            if raw.expect_refused(gw.port):
+                refused = True
+                break
+            time.sleep(0.01)
+        assert refused is True
+        assert result == []
+        assert gw.running() is True
+    finally:
+        upstream.release("drain")
+        t.join(scaled(15))
+    assert expect.echo(result[0])["target"] == "/hold?key=drain"
     assert gw.wait(15) == 0
 
 

@@ -1,0 +1,1034 @@
+/* Async Redis client over hiredis 0.14 (see redis.h).
+ *
+ * hiredis calls every command callback exactly once: with the reply, or with
+ * NULL when the context goes away (a disconnect, or our redisAsyncFree). So a
+ * request has two owners that each let go once: hiredis (on_wire) and the
+ * caller's callback (pending). It is freed when both have let go, which lets
+ * a timeout or cancel finish the caller's side while the reply is still owed.
+ *
+ * ac->data points at the sl_redis_t only while the context is the current
+ * connection; a context we have given up on gets NULL, and its callbacks then
+ * only release memory. Caller callbacks for failures are never run from
+ * inside hiredis: they wait in `failing` for a zero-delay timer, so a caller
+ * that re-enters (new command, free) never meets a half-torn-down context.
+ */
+#include "redis.h"
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "clock.h"
+#include "log.h"
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 500
+#define DEFAULT_COMMAND_TIMEOUT_MS 200
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 2000
+/* A peer that vanished without a reset never shows up as a socket error: the
+ * replies just stop. Past this much silence with replies owed, reconnect. */
+#define DEAD_AFTER_MIN_MS 1000
+#define DEAD_AFTER_TIMEOUTS 10
+/* libevent may wake a timer a hair before our own clock reaches the deadline;
+ * treating that as due avoids re-arming a zero-length timer. */
+#define DEADLINE_SLACK_US 1000
+
+/* ---- intrusive lists ----------------------------------------------------- */
+
+typedef struct link {
+    struct link *prev, *next;
+} link_t;
+
+static void link_init(link_t *l) { l->prev = l->next = l; }
+static bool link_empty(const link_t *l) { return l->next == l; }
+
+static void link_remove(link_t *l)
+{
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    link_init(l);
+}
+
+static void link_append(link_t *head, link_t *l)
+{
+    l->prev = head->prev;
+    l->next = head;
+    head->prev->next = l;
+    head->prev = l;
+}
+
+#define REQ_OF(ptr, field) ((sl_redis_req_t *)((char *)(ptr) - offsetof(sl_redis_req_t, field)))
+
+/* ---- types ----------------------------------------------------------------- */
+
+struct sl_redis_script {
+    atomic_int refs;
+    char sha[41];
+    size_t len;
+    char source[];
+};
+
+struct sl_redis_req {
+    sl_redis_cb cb;
+    void *arg;
+    link_t wire;              /* in r->wire while the current connection owes a reply */
+    link_t queue;             /* in r->waiting (deadline order) or r->failing */
+    int64_t deadline_us;
+    const char *fail_err;
+    uint64_t fail_seq;
+    bool on_wire;             /* hiredis holds it: only hiredis' callback lets go */
+    bool pending;             /* the caller's callback is still owed */
+    bool in_callback;         /* the callback may free r, and with it let hiredis go */
+    /* sl_redis_eval keeps its arguments: NOSCRIPT means sending them again */
+    sl_redis_script_t *script;
+    bool sent_eval;
+    int eval_argc;
+    const char **eval_argv;
+    size_t *eval_lens;
+};
+
+typedef enum { ST_BACKOFF, ST_CONNECTING, ST_READY } conn_state_t;
+/* What the log last said, so it speaks once per change and never per attempt. */
+typedef enum { SAID_NOTHING, SAID_UP, SAID_DOWN, SAID_AUTH } said_t;
+
+/* An evdns base cannot be freed while a cancelled lookup still has its
+ * callback queued, so lookups keep it alive after the client is gone. */
+typedef struct dns_holder {
+    struct evdns_base *base;
+    int lookups;
+    bool orphaned;
+} dns_holder_t;
+
+typedef struct lookup {
+    sl_redis_t *r;            /* NULL once cancelled */
+    dns_holder_t *dns;
+    struct evdns_getaddrinfo_request *req;
+} lookup_t;
+
+/* Lets a loop that runs caller callbacks notice that one of them freed us. */
+typedef struct guard {
+    bool alive;
+    struct guard *outer;
+} guard_t;
+
+struct sl_redis {
+    struct event_base *base;
+    char *host, *username, *password, *label;
+    int port, db;
+    int64_t connect_timeout_ms, command_timeout_ms, dead_after_us;
+    conn_state_t state;
+    said_t said;
+    bool ever_ready;
+    int attempt;
+    uint64_t rng;
+    redisAsyncContext *ac;
+    lookup_t *lookup;
+    dns_holder_t *dns;
+    struct event *conn_timer;     /* connect deadline, or the backoff wait */
+    struct event *cmd_timer;      /* deadline of the oldest waiting command */
+    struct event *dispatch;       /* zero-delay: delivers `failing` */
+    link_t wire, waiting, failing;
+    uint64_t fail_seq;
+    int64_t last_progress_us;
+    guard_t *guards;
+    sl_redis_stats_t stats;
+};
+
+/* Handshake steps, told apart by the address passed as privdata. */
+static char step_auth, step_select, step_ping;
+
+static void connect_ip(sl_redis_t *r, const char *ip);
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
+
+/* ---- small helpers --------------------------------------------------------- */
+
+static void arm(struct event *ev, int64_t ms)
+{
+    struct timeval tv = sl_tv_ms(ms < 0 ? 0 : ms);
+    evtimer_add(ev, &tv);
+}
+
+static uint64_t next_random(sl_redis_t *r)
+{
+    r->rng ^= r->rng >> 12;
+    r->rng ^= r->rng << 25;
+    r->rng ^= r->rng >> 27;
+    return r->rng * 0x2545F4914F6CDD1DULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void guard_push(sl_redis_t *r, guard_t *g)
+{
+    g->alive = true;
+    g->outer = r->guards;
+    r->guards = g;
+}
+
+static void guard_pop(sl_redis_t *r, guard_t *g)
+{
+    if (g->alive)
+        r->guards = g->outer;
+}
+
+static void script_unref(sl_redis_script_t *s)
+{
+    if (s && atomic_fetch_sub(&s->refs, 1) == 1)
+        free(s);
+}
+
+static void req_release(sl_redis_req_t *req)
+{
+    if (req->on_wire || req->pending || req->in_callback)
+        return;
+    script_unref(req->script);
+    free(req);
+}
+
+/* hiredis copies the error into ac->errstr only on its way to freeing the
+ * context; in the connect callback it is still in the inner context. */
+static const char *ctx_error(const redisAsyncContext *ac)
+{
+    if (ac->errstr && ac->errstr[0])
+        return ac->errstr;
+    return ac->c.errstr[0] ? ac->c.errstr : "connection closed";
+}
+
+/* ---- delivering failures and timeouts ------------------------------------- */
+
+static void fail_soon(sl_redis_t *r, sl_redis_req_t *req, const char *err)
+{
+    req->fail_err = err;
+    req->fail_seq = r->fail_seq++;
+    link_append(&r->failing, &req->queue);
+    if (!evtimer_pending(r->dispatch, NULL))
+        arm(r->dispatch, 0);
+}
+
+/* The caller's side ends here; hiredis may still hold the request. */
+static void deliver_err(sl_redis_t *r, sl_redis_req_t *req, const char *err)
+{
+    link_remove(&req->queue);
+    req->pending = false;
+    if (strcmp(err, SL_REDIS_E_TIMEOUT) == 0)
+        r->stats.timeouts++;
+    else
+        r->stats.errors++;
+    if (req->cb) {
+        req->in_callback = true;
+        req->cb(req->arg, NULL, err);
+        req->in_callback = false;
+    }
+    req_release(req);
+}
+
+static void dispatch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    sl_redis_t *r = arg;
+    guard_t g;
+    guard_push(r, &g);
+    /* Only what was queued before we started: a caller that retries from its
+     * callback while we are down must wait for the next round, not spin here. */
+    uint64_t limit = r->fail_seq;
+    while (!link_empty(&r->failing)) {
+        sl_redis_req_t *req = REQ_OF(r->failing.next, queue);
+        if (req->fail_seq >= limit)
+            break;
+        deliver_err(r, req, req->fail_err);
+        if (!g.alive)
+            return;
+    }
+    guard_pop(r, &g);
+}
+
+static void rearm_cmd_timer(sl_redis_t *r)
+{
+    if (link_empty(&r->waiting) || evtimer_pending(r->cmd_timer, NULL))
+        return;
+    sl_redis_req_t *head = REQ_OF(r->waiting.next, queue);
+    int64_t left_us = head->deadline_us - sl_now_us();
+    arm(r->cmd_timer, (left_us + 999) / 1000);
+}
+
+/* ---- connection state ------------------------------------------------------ */
+
+/* The current context stops being ours: whatever it still owes callers is
+ * failed as "connection lost" (later, from the dispatch timer). */
+static void detach(sl_redis_t *r)
+{
+    r->ac->data = NULL;
+    r->ac = NULL;
+    while (!link_empty(&r->wire)) {
+        sl_redis_req_t *req = REQ_OF(r->wire.next, wire);
+        link_remove(&req->wire);
+        if (req->pending) {
+            link_remove(&req->queue);
+            fail_soon(r, req, SL_REDIS_E_LOST);
+        }
+    }
+    evtimer_del(r->cmd_timer);
+}
+
+static void cancel_lookup(sl_redis_t *r)
+{
+    lookup_t *l = r->lookup;
+    if (!l)
+        return;
+    r->lookup = NULL;
+    l->r = NULL;
+    /* The cancelled callback still comes (from the loop) and frees l. */
+    if (l->req)
+        evdns_getaddrinfo_cancel(l->req);
+}
+
+static void retry_later(sl_redis_t *r, const char *reason, bool auth_failed)
+{
+    r->state = ST_BACKOFF;
+    if (auth_failed && r->said != SAID_AUTH) {
+        sl_error("redis %s: AUTH failed: %s; retrying", r->label, reason);
+        r->said = SAID_AUTH;
+    } else if (!auth_failed && r->said != SAID_DOWN) {
+        sl_warn("redis %s: unreachable: %s; retrying", r->label, reason);
+        r->said = SAID_DOWN;
+    }
+    int64_t delay = (int64_t)BACKOFF_MIN_MS << r->attempt;
+    if (delay >= BACKOFF_MAX_MS)
+        delay = BACKOFF_MAX_MS;
+    else
+        r->attempt++;
+    /* Jitter keeps many workers (and gateways) from reconnecting in lockstep. */
+    delay += (int64_t)(next_random(r) % (uint64_t)(delay / 4 + 1));
+    sl_debug("redis %s: attempt failed (%s); next in %lld ms", r->label, reason, (long long)delay);
+    arm(r->conn_timer, delay);
+}
+
+/* For a connection hiredis is already tearing down, or one we free here. */
+static void connection_lost(sl_redis_t *r, const char *reason, bool free_it)
+{
+    bool was_ready = r->state == ST_READY;
+    redisAsyncContext *ac = r->ac;
+    detach(r);
+    if (was_ready && r->said == SAID_UP) {
+        sl_warn("redis %s: connection lost: %s; reconnecting", r->label, reason);
+        r->said = SAID_DOWN;
+    }
+    retry_later(r, reason, false);
+    if (free_it)
+        redisAsyncFree(ac);
+}
+
+/* Gives up on the attempt in progress (lookup or context) without touching
+ * callers: during an attempt nothing of theirs is on the wire. */
+static void abandon_attempt(sl_redis_t *r)
+{
+    cancel_lookup(r);
+    if (r->ac) {
+        redisAsyncContext *ac = r->ac;
+        detach(r);
+        redisAsyncFree(ac);
+    }
+}
+
+static void became_ready(sl_redis_t *r)
+{
+    evtimer_del(r->conn_timer);
+    r->state = ST_READY;
+    r->attempt = 0;
+    r->last_progress_us = sl_now_us();
+    if (r->ever_ready)
+        r->stats.reconnects++;
+    r->ever_ready = true;
+    if (r->said != SAID_UP) {
+        sl_info("redis %s: connected", r->label);
+        r->said = SAID_UP;
+    }
+}
+
+static void on_handshake(redisAsyncContext *ac, void *reply_, void *step)
+{
+    sl_redis_t *r = ac->data;
+    redisReply *reply = reply_;
+    if (!r)
+        return;
+    if (!reply) {
+        connection_lost(r, ctx_error(ac), false);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* retry_later says "AUTH failed" itself; the others name their step. */
+        const char *what = "";
+        if (step == &step_select)
+            what = "SELECT failed: ";
+        else if (step == &step_ping)
+            what = "PING failed: ";
+        char why[256];
+        snprintf(why, sizeof why, "%s%.*s", what, (int)(reply->len < 200 ? reply->len : 200),
+                 reply->str ? reply->str : "");
+        /* Inside a hiredis callback, so the free is deferred until it returns. */
+        abandon_attempt(r);
+        retry_later(r, why, step == &step_auth);
+        return;
+    }
+    if (step == &step_ping)
+        became_ready(r);
+}
+
+static void on_connect(const redisAsyncContext *cac, int status)
+{
+    sl_redis_t *r = cac->data;
+    if (!r)
+        return;
+    redisAsyncContext *ac = r->ac;
+    if (status != REDIS_OK) {
+        char why[sizeof ac->c.errstr];
+        snprintf(why, sizeof why, "%s", ctx_error(ac));
+        /* hiredis frees the context when we return. */
+        ac->data = NULL;
+        r->ac = NULL;
+        retry_later(r, why, false);
+        return;
+    }
+    /* A send can only fail on a context being torn down, which this is not;
+     * if it did, the connect deadline would still end the attempt. */
+    if (r->password) {
+        const char *argv[3] = { "AUTH" };
+        int argc = 1;
+        if (r->username)
+            argv[argc++] = r->username;
+        argv[argc++] = r->password;
+        redisAsyncCommandArgv(ac, on_handshake, &step_auth, argc, argv, NULL);
+    }
+    if (r->db != 0) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", r->db);
+        const char *argv[2] = { "SELECT", db };
+        redisAsyncCommandArgv(ac, on_handshake, &step_select, 2, argv, NULL);
+    }
+    /* The PING makes "ready" mean the server answers commands: a TCP accept
+     * alone says nothing about a server that is loading or stuck. */
+    const char *ping[1] = { "PING" };
+    redisAsyncCommandArgv(ac, on_handshake, &step_ping, 1, ping, NULL);
+}
+
+static void on_disconnect(const redisAsyncContext *cac, int status)
+{
+    sl_redis_t *r = cac->data;
+    if (!r)
+        return;
+    connection_lost(r, status == REDIS_OK ? "connection closed" : ctx_error(cac), false);
+}
+
+static void connect_ip(sl_redis_t *r, const char *ip)
+{
+    redisAsyncContext *ac = redisAsyncConnect(ip, r->port);
+    if (!ac) {
+        retry_later(r, "out of memory", false);
+        return;
+    }
+    if (ac->err) {
+        char why[sizeof ac->c.errstr];
+        snprintf(why, sizeof why, "%s", ctx_error(ac));
+        redisAsyncFree(ac);
+        retry_later(r, why, false);
+        return;
+    }
+    if (redisLibeventAttach(ac, r->base) != REDIS_OK) {
+        redisAsyncFree(ac);
+        retry_later(r, "cannot watch the socket", false);
+        return;
+    }
+    redisEnableKeepAlive(&ac->c);
+    ac->data = r;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    r->ac = ac;
+}
+
+/* ---- name lookup ----------------------------------------------------------- */
+
+static dns_holder_t *dns_new(struct event_base *base)
+{
+    dns_holder_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->base = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (!d->base) {
+        /* No usable resolv.conf: names in /etc/hosts should still work. */
+        d->base = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        if (d->base)
+            evdns_base_load_hosts(d->base, "/etc/hosts");
+    }
+    if (!d->base) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+static void dns_release(dns_holder_t *d)
+{
+    if (d->orphaned && d->lookups == 0) {
+        evdns_base_free(d->base, 0);
+        free(d);
+    }
+}
+
+static void on_resolved(int err, struct evutil_addrinfo *res, void *arg)
+{
+    lookup_t *l = arg;
+    sl_redis_t *r = l->r;
+    dns_holder_t *dns = l->dns;
+    dns->lookups--;
+    free(l);
+    if (r) {
+        r->lookup = NULL;
+        /* Redis is usually bound to IPv4; prefer it when a name has both. */
+        const struct evutil_addrinfo *pick = NULL;
+        for (const struct evutil_addrinfo *a = err ? NULL : res; a; a = a->ai_next)
+            if (!pick || (a->ai_family == AF_INET && pick->ai_family != AF_INET))
+                pick = a;
+        char ip[64];
+        const void *addr = NULL;
+        if (pick && pick->ai_family == AF_INET)
+            addr = &((const struct sockaddr_in *)(const void *)pick->ai_addr)->sin_addr;
+        else if (pick && pick->ai_family == AF_INET6)
+            addr = &((const struct sockaddr_in6 *)(const void *)pick->ai_addr)->sin6_addr;
+        if (addr && evutil_inet_ntop(pick->ai_family, addr, ip, sizeof ip)) {
+            connect_ip(r, ip);
+        } else {
+            char why[300];
+            snprintf(why, sizeof why, "cannot resolve %s: %s", r->host,
+                     err ? evutil_gai_strerror(err) : "no address");
+            retry_later(r, why, false);
+        }
+    }
+    if (res)
+        evutil_freeaddrinfo(res);
+    dns_release(dns);
+}
+
+static void start_lookup(sl_redis_t *r)
+{
+    if (!r->dns && !(r->dns = dns_new(r->base))) {
+        retry_later(r, "cannot set up DNS", false);
+        return;
+    }
+    lookup_t *l = calloc(1, sizeof *l);
+    if (!l) {
+        retry_later(r, "out of memory", false);
+        return;
+    }
+    l->r = r;
+    l->dns = r->dns;
+    r->dns->lookups++;
+    r->lookup = l;
+    struct evutil_addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    struct evdns_getaddrinfo_request *q =
+        evdns_getaddrinfo(r->dns->base, r->host, NULL, &hints, on_resolved, l);
+    /* Names from /etc/hosts answer before evdns_getaddrinfo returns (and l
+     * is gone by then); only a lookup still running has a handle. */
+    if (r->lookup == l)
+        l->req = q;
+}
+
+static bool is_ip_literal(const char *host)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return evutil_inet_pton(AF_INET, host, buf) == 1 || evutil_inet_pton(AF_INET6, host, buf) == 1;
+}
+
+static void start_connect(sl_redis_t *r)
+{
+    r->state = ST_CONNECTING;
+    arm(r->conn_timer, r->connect_timeout_ms);
+    if (is_ip_literal(r->host))
+        connect_ip(r, r->host);
+    else
+        start_lookup(r);
+}
+
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    sl_redis_t *r = arg;
+    if (r->state == ST_BACKOFF) {
+        start_connect(r);
+    } else if (r->state == ST_CONNECTING) {
+        char why[64];
+        snprintf(why, sizeof why, "connect timeout after %lld ms", (long long)r->connect_timeout_ms);
+        abandon_attempt(r);
+        retry_later(r, why, false);
+    }
+}
+
+static void cmd_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    sl_redis_t *r = arg;
+    guard_t g;
+    guard_push(r, &g);
+    int64_t now = sl_now_us();
+    while (!link_empty(&r->waiting)) {
+        sl_redis_req_t *head = REQ_OF(r->waiting.next, queue);
+        if (head->deadline_us > now + DEADLINE_SLACK_US)
+            break;
+        deliver_err(r, head, SL_REDIS_E_TIMEOUT);
+        if (!g.alive)
+            return;
+    }
+    guard_pop(r, &g);
+    if (r->state == ST_READY && !link_empty(&r->wire) &&
+        sl_now_us() - r->last_progress_us >= r->dead_after_us) {
+        char why[64];
+        snprintf(why, sizeof why, "no reply for %lld ms", (long long)(r->dead_after_us / 1000));
+        connection_lost(r, why, true);
+        return;
+    }
+    rearm_cmd_timer(r);
+}
+
+/* ---- replies ---------------------------------------------------------------- */
+
+static void count_reply(const redisReply *x, size_t *nodes, size_t *ptrs)
+{
+    (*nodes)++;
+    if (x && x->type == REDIS_REPLY_ARRAY && x->element) {
+        *ptrs += x->elements;
+        for (size_t i = 0; i < x->elements; i++)
+            count_reply(x->element[i], nodes, ptrs);
+    }
+}
+
+static sl_redis_reply_t *fill_reply(const redisReply *x, sl_redis_reply_t **nodes,
+                                    sl_redis_reply_t ***ptrs)
+{
+    sl_redis_reply_t *out = (*nodes)++;
+    memset(out, 0, sizeof *out);
+    out->type = SL_REDIS_NIL;
+    if (!x)
+        return out;
+    switch (x->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_ERROR:
+        out->type = x->type == REDIS_REPLY_STRING   ? SL_REDIS_STRING
+                    : x->type == REDIS_REPLY_STATUS ? SL_REDIS_STATUS
+                                                    : SL_REDIS_ERROR;
+        out->str = x->str ? x->str : "";
+        out->len = x->str ? x->len : 0;
+        break;
+    case REDIS_REPLY_INTEGER:
+        out->type = SL_REDIS_INTEGER;
+        out->integer = x->integer;
+        break;
+    case REDIS_REPLY_ARRAY:
+        out->type = SL_REDIS_ARRAY;
+        if (!x->element)
+            break;
+        out->elements = x->elements;
+        out->element = *ptrs;
+        *ptrs += x->elements;
+        for (size_t i = 0; i < x->elements; i++)
+            out->element[i] = fill_reply(x->element[i], nodes, ptrs);
+        break;
+    default:
+        break;
+    }
+    return out;
+}
+
+static void deliver_reply(sl_redis_t *r, sl_redis_req_t *req, const redisReply *reply)
+{
+    link_remove(&req->queue);
+    req->pending = false;
+    if (reply->type == REDIS_REPLY_ERROR)
+        r->stats.errors++;
+    size_t nodes = 0, ptrs = 0;
+    count_reply(reply, &nodes, &ptrs);
+    sl_redis_reply_t one, *mem = &one, **ptr_mem = NULL;
+    if (nodes > 1) {
+        /* Both counts are of objects hiredis already holds, so no overflow. */
+        mem = malloc(nodes * sizeof(sl_redis_reply_t) + ptrs * sizeof(sl_redis_reply_t *));
+        if (!mem) {
+            r->stats.errors++;
+            if (req->cb)
+                req->cb(req->arg, NULL, SL_REDIS_E_NOMEM);
+            req_release(req);
+            return;
+        }
+        ptr_mem = (sl_redis_reply_t **)(void *)(mem + nodes);
+    }
+    sl_redis_reply_t *cursor = mem;
+    sl_redis_reply_t *top = fill_reply(reply, &cursor, &ptr_mem);
+    /* Nothing of r may be touched after the callback: it may free r. */
+    if (req->cb)
+        req->cb(req->arg, top, NULL);
+    if (mem != &one)
+        free(mem);
+    req_release(req);
+}
+
+static bool is_noscript(const redisReply *reply)
+{
+    return reply->type == REDIS_REPLY_ERROR && reply->str && reply->len >= 8 &&
+           memcmp(reply->str, "NOSCRIPT", 8) == 0;
+}
+
+static bool send_to_wire(sl_redis_t *r, sl_redis_req_t *req, int argc, const char **argv,
+                         const size_t *lens)
+{
+    if (redisAsyncCommandArgv(r->ac, on_reply, req, argc, argv, lens) != REDIS_OK)
+        return false;
+    if (link_empty(&r->wire))
+        r->last_progress_us = sl_now_us();
+    req->on_wire = true;
+    link_append(&r->wire, &req->wire);
+    return true;
+}
+
+static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    sl_redis_req_t *req = privdata;
+    redisReply *reply = reply_;
+    sl_redis_t *r = ac->data;
+    if (!r) {
+        /* A context we gave up on: the caller's side was settled then. */
+        req->on_wire = false;
+        req_release(req);
+        return;
+    }
+    if (!reply) {
+        connection_lost(r, ctx_error(ac), false);
+        req->on_wire = false;
+        req_release(req);
+        return;
+    }
+    link_remove(&req->wire);
+    req->on_wire = false;
+    r->last_progress_us = sl_now_us();
+    if (!req->pending) {
+        req_release(req);       /* timed out or cancelled: the late reply is dropped */
+        return;
+    }
+    if (req->script && !req->sent_eval && is_noscript(reply)) {
+        req->sent_eval = true;
+        req->eval_argv[0] = "EVAL";
+        req->eval_lens[0] = 4;
+        req->eval_argv[1] = req->script->source;
+        req->eval_lens[1] = req->script->len;
+        /* It keeps its place (and deadline) among the waiting. */
+        if (send_to_wire(r, req, req->eval_argc, req->eval_argv, req->eval_lens))
+            return;
+    }
+    deliver_reply(r, req, reply);
+}
+
+/* ---- commands ---------------------------------------------------------------- */
+
+static size_t arg_len(const char **argv, const size_t *lens, int i)
+{
+    return lens ? lens[i] : strlen(argv[i]);
+}
+
+static bool arg_is(const char **argv, const size_t *lens, int i, const char *word)
+{
+    size_t n = arg_len(argv, lens, i);
+    return n == strlen(word) && strncasecmp(argv[i], word, n) == 0;
+}
+
+/* Commands that would change what the connection means for everyone else
+ * sharing it, or stall it for all of them. */
+static bool refused(int argc, const char **argv, const size_t *lens)
+{
+    static const char *const names[] = {
+        "ssubscribe", "sunsubscribe", "hello", "reset", "quit", "auth", "select", "sync",
+        "psync", "replconf", "multi", "exec", "discard", "watch", "unwatch",
+        "blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin", "bzpopmax", "bzmpop",
+        "wait", "waitaof",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (arg_is(argv, lens, 0, names[i]))
+            return true;
+    /* hiredis switches modes on these names with any one leading 'p' removed
+     * (so "pmonitor" too), and then misroutes every later reply. */
+    size_t n = arg_len(argv, lens, 0);
+    const char *name = argv[0];
+    if (n > 0 && (name[0] == 'p' || name[0] == 'P')) {
+        name++;
+        n--;
+    }
+    static const char *const modes[] = { "subscribe", "unsubscribe", "monitor" };
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+        if (n == strlen(modes[i]) && strncasecmp(name, modes[i], n) == 0)
+            return true;
+    if (argc >= 2 && arg_is(argv, lens, 0, "client") && arg_is(argv, lens, 1, "reply"))
+        return true;
+    if (arg_is(argv, lens, 0, "xread") || arg_is(argv, lens, 0, "xreadgroup")) {
+        for (int i = 1; i < argc && !arg_is(argv, lens, i, "streams"); i++)
+            if (arg_is(argv, lens, i, "block"))
+                return true;
+    }
+    return false;
+}
+
+static bool args_valid(int argc, const char **argv)
+{
+    if (argc < 0 || (argc > 0 && !argv))
+        return false;
+    for (int i = 0; i < argc; i++)
+        if (!argv[i])
+            return false;
+    return true;
+}
+
+static sl_redis_req_t *submit(sl_redis_t *r, sl_redis_req_t *req, int argc, const char **argv,
+                              const size_t *lens)
+{
+    r->stats.commands++;
+    if (r->state != ST_READY || !send_to_wire(r, req, argc, argv, lens)) {
+        fail_soon(r, req, SL_REDIS_E_NOT_CONNECTED);
+        return req;
+    }
+    req->deadline_us = sl_now_us() + r->command_timeout_ms * 1000;
+    link_append(&r->waiting, &req->queue);
+    rearm_cmd_timer(r);
+    return req;
+}
+
+static void req_init(sl_redis_req_t *req, sl_redis_cb cb, void *arg)
+{
+    req->cb = cb;
+    req->arg = arg;
+    req->pending = true;
+    link_init(&req->wire);
+    link_init(&req->queue);
+}
+
+sl_redis_req_t *sl_redis_command(sl_redis_t *r, int argc, const char **argv, const size_t *lens,
+                                 sl_redis_cb cb, void *arg)
+{
+    if (!r || argc < 1 || !args_valid(argc, argv))
+        return NULL;
+    sl_redis_req_t *req = calloc(1, sizeof *req);
+    if (!req)
+        return NULL;
+    req_init(req, cb, arg);
+    if (refused(argc, argv, lens)) {
+        r->stats.commands++;
+        fail_soon(r, req, SL_REDIS_E_REFUSED);
+        return req;
+    }
+    return submit(r, req, argc, argv, lens);
+}
+
+sl_redis_req_t *sl_redis_eval(sl_redis_t *r, sl_redis_script_t *s, int nkeys, int argc,
+                              const char **argv, const size_t *lens, sl_redis_cb cb, void *arg)
+{
+    if (!r || !s || !args_valid(argc, argv) || nkeys < 0 || nkeys > argc)
+        return NULL;
+    size_t total_args = (size_t)argc + 3, bytes = 0;
+    for (int i = 0; i < argc; i++) {
+        size_t n = arg_len(argv, lens, i);
+        if (n > SIZE_MAX / 2 - bytes)
+            return NULL;
+        bytes += n;
+    }
+    char nkeys_str[16];
+    int nkeys_len = snprintf(nkeys_str, sizeof nkeys_str, "%d", nkeys);
+    size_t head = sizeof(sl_redis_req_t) + total_args * (sizeof(char *) + sizeof(size_t));
+    sl_redis_req_t *req = calloc(1, head + bytes + (size_t)nkeys_len + 1);
+    if (!req)
+        return NULL;
+    req_init(req, cb, arg);
+    req->eval_argc = (int)total_args;
+    req->eval_argv = (const char **)(void *)(req + 1);
+    req->eval_lens = (size_t *)(void *)(req->eval_argv + total_args);
+    char *p = (char *)req + head;
+    memcpy(p, nkeys_str, (size_t)nkeys_len + 1);
+    req->eval_argv[0] = "EVALSHA";
+    req->eval_lens[0] = 7;
+    req->eval_argv[1] = s->sha;
+    req->eval_lens[1] = 40;
+    req->eval_argv[2] = p;
+    req->eval_lens[2] = (size_t)nkeys_len;
+    p += nkeys_len + 1;
+    for (int i = 0; i < argc; i++) {
+        size_t n = arg_len(argv, lens, i);
+        memcpy(p, argv[i], n);
+        req->eval_argv[i + 3] = p;
+        req->eval_lens[i + 3] = n;
+        p += n;
+    }
+    atomic_fetch_add(&s->refs, 1);
+    req->script = s;
+    return submit(r, req, req->eval_argc, req->eval_argv, req->eval_lens);
+}
+
+void sl_redis_cancel(sl_redis_req_t *req)
+{
+    if (!req || !req->pending)
+        return;
+    link_remove(&req->queue);
+    req->pending = false;
+    req_release(req);
+}
+
+/* ---- scripts ------------------------------------------------------------------ */
+
+sl_redis_script_t *sl_redis_script_new(const char *source)
+{
+    if (!source)
+        return NULL;
+    size_t len = strlen(source);
+    sl_redis_script_t *s = malloc(sizeof *s + len + 1);
+    if (!s)
+        return NULL;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    if (!EVP_Digest(source, len, md, &md_len, EVP_sha1(), NULL) || md_len != 20) {
+        free(s);
+        return NULL;
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned i = 0; i < md_len; i++) {
+        s->sha[2 * i] = hex[md[i] >> 4];
+        s->sha[2 * i + 1] = hex[md[i] & 15];
+    }
+    s->sha[40] = '\0';
+    atomic_init(&s->refs, 1);
+    s->len = len;
+    memcpy(s->source, source, len + 1);
+    return s;
+}
+
+void sl_redis_script_free(sl_redis_script_t *s)
+{
+    script_unref(s);
+}
+
+const char *sl_redis_script_sha(const sl_redis_script_t *s)
+{
+    return s ? s->sha : NULL;
+}
+
+/* ---- lifecycle ----------------------------------------------------------------- */
+
+sl_redis_t *sl_redis_new(struct event_base *base, const sl_redis_opts_t *opts)
+{
+    if (!base || !opts || !opts->host || !opts->host[0] || opts->port < 1 || opts->port > 65535 ||
+        opts->db < 0)
+        return NULL;
+    sl_redis_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->base = base;
+    r->port = opts->port;
+    r->db = opts->db;
+    r->connect_timeout_ms =
+        opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+    r->command_timeout_ms =
+        opts->command_timeout_ms > 0 ? opts->command_timeout_ms : DEFAULT_COMMAND_TIMEOUT_MS;
+    int64_t dead_ms = r->command_timeout_ms * DEAD_AFTER_TIMEOUTS;
+    r->dead_after_us = (dead_ms > DEAD_AFTER_MIN_MS ? dead_ms : DEAD_AFTER_MIN_MS) * 1000;
+    link_init(&r->wire);
+    link_init(&r->waiting);
+    link_init(&r->failing);
+    r->rng = (uint64_t)sl_now_us() ^ ((uint64_t)(uintptr_t)r << 16) ^ 0x9E3779B97F4A7C15ULL;
+    r->host = strdup(opts->host);
+    r->username = dup_or_null(opts->username);
+    r->password = dup_or_null(opts->password);
+    bool v6 = strchr(opts->host, ':') != NULL;
+    int n = snprintf(NULL, 0, v6 ? "[%s]:%d" : "%s:%d", opts->host, opts->port);
+    r->label = malloc((size_t)n + 1);
+    if (r->label)
+        snprintf(r->label, (size_t)n + 1, v6 ? "[%s]:%d" : "%s:%d", opts->host, opts->port);
+    r->conn_timer = evtimer_new(base, conn_timer_cb, r);
+    r->cmd_timer = evtimer_new(base, cmd_timer_cb, r);
+    r->dispatch = evtimer_new(base, dispatch_cb, r);
+    if (!r->host || (opts->username && !r->username) || (opts->password && !r->password) ||
+        !r->label || !r->conn_timer || !r->cmd_timer || !r->dispatch) {
+        sl_redis_free(r);
+        return NULL;
+    }
+    start_connect(r);
+    return r;
+}
+
+void sl_redis_free(sl_redis_t *r)
+{
+    if (!r)
+        return;
+    for (guard_t *g = r->guards; g; g = g->outer)
+        g->alive = false;
+    while (!link_empty(&r->failing)) {
+        sl_redis_req_t *req = REQ_OF(r->failing.next, queue);
+        link_remove(&req->queue);
+        req->pending = false;
+        req_release(req);
+    }
+    while (!link_empty(&r->waiting)) {
+        sl_redis_req_t *req = REQ_OF(r->waiting.next, queue);
+        link_remove(&req->queue);
+        req->pending = false;     /* still on the wire: hiredis lets go below */
+    }
+    cancel_lookup(r);
+    if (r->ac) {
+        redisAsyncContext *ac = r->ac;
+        ac->data = NULL;
+        r->ac = NULL;
+        while (!link_empty(&r->wire))
+            link_remove(r->wire.next);
+        /* From inside a reply callback hiredis defers this until it returns. */
+        redisAsyncFree(ac);
+    }
+    if (r->conn_timer)
+        event_free(r->conn_timer);
+    if (r->cmd_timer)
+        event_free(r->cmd_timer);
+    if (r->dispatch)
+        event_free(r->dispatch);
+    if (r->dns) {
+        r->dns->orphaned = true;
+        dns_release(r->dns);
+    }
+    if (r->password)
+        explicit_bzero(r->password, strlen(r->password));
+    free(r->host);
+    free(r->username);
+    free(r->password);
+    free(r->label);
+    free(r);
+}
+
+bool sl_redis_ready(const sl_redis_t *r)
+{
+    return r && r->state == ST_READY;
+}
+
+void sl_redis_stats(const sl_redis_t *r, sl_redis_stats_t *out)
+{
+    if (!out)
+        return;
+    if (!r) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    *out = r->stats;
+}

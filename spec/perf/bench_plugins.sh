@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The cost of plugins: sluice with no plugins against sluice with one no-op
+# Lua plugin, a Lua plugin that reads a header and sets one, and the same in
+# C -- all in front of one nginx origin, measured in the same run and
+# reported as ratios against the no-plugin gateway.
+#
+#   spec/perf/bench_plugins.sh [--duration 10s] [--connections 50] [--rounds 3]
+#
+# Targets: trivial Lua plugin costs <= 5% of throughput, the C one <= 2%.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+REPO_ROOT=$(cd "$here/../.." && pwd)
+
+duration=10s
+connections=50
+rounds=3
+while (($#)); do
+    case "$1" in
+    --duration) duration=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "unknown option: $1" >&2; exit 2 ;;
+    esac
+done
+
+SLUICE_BIN=${SLUICE_BIN:-$REPO_ROOT/build/sluice}
+SPEC_PLUGINS=${SLUICE_SPEC_PLUGIN_DIR:-$(dirname "$SLUICE_BIN")/spec-plugins}
+[ -x "$SLUICE_BIN" ] || perf_die "sluice binary not found: $SLUICE_BIN"
+[ -f "$SPEC_PLUGINS/header-c.so" ] || perf_die "header-c.so not built in $SPEC_PLUGINS"
+command -v wrk >/dev/null || perf_die "wrk not found"
+
+perf_init
+CPU_PROXY=$PERF_CPU_FIRST
+CPU_LOAD=$PERF_CPU_SECOND
+body=$(printf 'sluice-plugin-bench-%.0s' {1..12})
+perf_free_port; origin_port=$PERF_PORT
+perf_nginx_start origin "$CPU_LOAD" "$origin_port" "$(perf_nginx_origin_block "$origin_port" "$body")"
+perf_check_proxy origin "$origin_port" "$body"
+
+variants=(none noop-lua header-lua header-c)
+declare -A port_of=() rps_of=() p99_of=()
+for v in "${variants[@]}"; do
+    perf_free_port; port_of[$v]=$PERF_PORT
+    plugins=""
+    [ "$v" != none ] && plugins="    plugins: [{$v: {}}]"
+    conf="$PERF_TMP/sluice-$v.yaml"
+    cat >"$conf" <<YAML
+listen: 127.0.0.1:${port_of[$v]}
+workers: 1
+log: {access: off}
+plugin_dirs: ["$here/plugins", "$SPEC_PLUGINS"]
+upstreams:
+  origin: {targets: [http://127.0.0.1:$origin_port]}
+routes:
+  - name: all
+    match: {paths: ["/*"]}
+    upstream: origin
+$plugins
+YAML
+    perf_spawn "sluice-$v" "$CPU_PROXY" "$SLUICE_BIN" -c "$conf"
+    perf_wait_listening "$PERF_LAST_PID" "${port_of[$v]}" "sluice-$v" 10
+    perf_check_proxy "sluice-$v" "${port_of[$v]}" "$body"
+done
+
+printf 'sluice plugin cost: wrk -t1 -c%s -d%s, %s round(s), one worker each\n\n' "$connections" "$duration" "$rounds"
+for v in "${variants[@]}"; do
+    perf_wrk "$CPU_LOAD" "http://127.0.0.1:${port_of[$v]}/" 2s "$connections" "$PERF_TMP/warm-$v.txt" ||
+        perf_die "warm-up of $v failed"
+done
+for ((round = 1; round <= rounds; round++)); do
+    for v in "${variants[@]}"; do
+        out="$PERF_TMP/round$round-$v.txt"
+        perf_wrk "$CPU_LOAD" "http://127.0.0.1:${port_of[$v]}/" "$duration" "$connections" "$out" ||
+            perf_die "measuring $v failed"
+        read -r rps _p50 p99 errors _ < <(perf_wrk_parse "$out")
+        ((errors == 0)) || perf_die "$v had $errors errors in round $round"
+        rps_of[$v]+="$rps "
+        p99_of[$v]+="$p99 "
+        printf '  round %d %-11s %10.1f req/s  p99 %7.3f ms\n' "$round" "$v" "$rps" "$p99"
+    done
+done
+
+# shellcheck disable=SC2086
+base=$(perf_median ${rps_of[none]})
+printf '\nmedian of %d rounds (throughput relative to no plugins):\n' "$rounds"
+for v in "${variants[@]}"; do
+    # shellcheck disable=SC2086
+    rps=$(perf_median ${rps_of[$v]})
+    # shellcheck disable=SC2086
+    p99=$(perf_median ${p99_of[$v]})
+    ratio=$(perf_ratio "$rps" "$base")
+    target=""
+    case $v in
+    noop-lua | header-lua) target="target >= 0.95x  $(perf_verdict "$ratio" ">=" 0.95)" ;;
+    header-c) target="target >= 0.98x  $(perf_verdict "$ratio" ">=" 0.98)" ;;
+    esac
+    printf '  %-11s %10.1f req/s  p99 %7.3f ms  %6.3fx  %s\n' "$v" "$rps" "$p99" "$ratio" "$target"
+done

@@ -1,0 +1,1 @@
+return { name = "escape-io", version = "0", access = function() io.open("/etc/passwd") end }
