@@ -52,6 +52,10 @@ static bool handle_status(sl_request_t *r, sl_plugin_inst_t *p, sl_status_t st)
         r->chain_yielded = true;
         return true;
     case SL_DONE:
+        if (r->head_sent) {   /* a streamed answer (host->stream_start) is complete */
+            sl_request_end(r);
+            return true;
+        }
         if (!r->plugin_answered) {
             plugin_failed(r, p, "returned DONE without an answer");
             return true;

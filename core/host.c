@@ -184,6 +184,19 @@ static int h_up_set_body(sl_req_t *r, const char *body, size_t len)
     return evbuffer_add(q->body, body, len);
 }
 
+static const char *h_up_target(sl_req_t *r, size_t *len)
+{
+    sl_request_t *q = REQ(r);
+    if (q->up_target) {
+        if (len)
+            *len = q->up_target_len;
+        return q->up_target;
+    }
+    if (len)
+        *len = q->head.target_len;
+    return sl_arena_strndup(&q->arena, q->head.target, q->head.target_len);
+}
+
 static int h_up_set_method(sl_req_t *r, const char *method)
 {
     size_t n = strlen(method);
@@ -298,6 +311,8 @@ static void *h_req_alloc(sl_req_t *r, size_t size) { return sl_arena_alloc(&REQ(
 static int h_ctx_set(sl_req_t *r, const char *key, const char *value, size_t vlen)
 {
     sl_hdrs_remove(&REQ(r)->ctx, key);
+    if (!value)
+        return 0;
     return sl_hdrs_add(REQ(r), &REQ(r)->ctx, key, strlen(key), value, vlen);
 }
 
@@ -685,6 +700,24 @@ static int64_t h_json_integer(const sl_json_t *v) { return json_integer_value(CJ
 static double h_json_number(const sl_json_t *v) { return json_number_value(CJ(v)); }
 static int h_json_bool(const sl_json_t *v) { return json_is_true(CJ(v)); }
 
+static const char *h_json_member_at(const sl_json_t *obj, size_t i, const sl_json_t **value)
+{
+    if (!json_is_object(CJ(obj)))
+        return NULL;
+    size_t n = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)CJ(obj), key, v)
+    {
+        if (n++ == i) {
+            if (value)
+                *value = (const sl_json_t *)v;
+            return key;
+        }
+    }
+    return NULL;
+}
+
 static const sl_host_t host_table = {
     .abi_major = SLUICE_ABI_MAJOR,
     .abi_minor = SLUICE_ABI_MINOR,
@@ -704,6 +737,7 @@ static const sl_host_t host_table = {
     .upstream_set_target = h_up_set_target,
     .upstream_set_body = h_up_set_body,
     .upstream_set_method = h_up_set_method,
+    .upstream_target = h_up_target,
     .respond = h_respond,
     .respond_error = h_respond_error,
     .resp_status = h_resp_status,
@@ -745,6 +779,7 @@ static const sl_host_t host_table = {
     .json_integer = h_json_integer,
     .json_number = h_json_number,
     .json_bool = h_json_bool,
+    .json_member_at = h_json_member_at,
 };
 
 const sl_host_t *sl_host_table(void) { return &host_table; }

@@ -75,6 +75,17 @@ typedef struct sl_geo {
 } sl_geo_t;
 
 typedef void (*sl_timer_cb)(sl_req_t *r, void *arg);
+
+/* An asynchronous operation started with http_stream or timer, cancellable. */
+typedef struct sl_call sl_call_t;
+
+/* Callbacks of a streamed HTTP call. After on_end nothing more is called. */
+typedef struct sl_http_stream_handlers {
+    void (*on_head)(sl_req_t *r, void *arg, int status, int n_headers, const char *const *headers);
+    void (*on_data)(sl_req_t *r, void *arg, const char *data, size_t len);
+    /* error NULL: the body is complete; else "timeout", "connection closed", ... */
+    void (*on_end)(sl_req_t *r, void *arg, const char *error);
+} sl_http_stream_handlers_t;
 typedef void (*sl_http_call_cb)(sl_req_t *r, void *arg, const sl_http_call_result_t *res);
 /* err is non-NULL when there is no reply (timeout, no connection). */
 typedef void (*sl_redis_reply_cb)(sl_req_t *r, void *arg, const sl_reply_t *reply, const char *err);
@@ -106,6 +117,8 @@ typedef struct sl_host {
     int (*upstream_set_target)(sl_req_t *r, const char *target, size_t len);
     int (*upstream_set_body)(sl_req_t *r, const char *body, size_t len);
     int (*upstream_set_method)(sl_req_t *r, const char *method);
+    /* the target as it will be sent: a plugin's upstream_set_target, or the client's */
+    const char *(*upstream_target)(sl_req_t *r, size_t *len);
 
     /* ---- the response ---- */
     /* Answer now (the phase then returns SL_DONE). content_type may be NULL. */
@@ -123,6 +136,7 @@ typedef struct sl_host {
 
     /* ---- per-request data ---- */
     void *(*req_alloc)(sl_req_t *r, size_t size);            /* zeroed, freed with the request */
+    /* value NULL removes the key */
     int (*ctx_set)(sl_req_t *r, const char *key, const char *value, size_t vlen);
     const char *(*ctx_get)(sl_req_t *r, const char *key, size_t *vlen);
     /* the per-worker data worker_init returned for `instance` */
@@ -137,6 +151,26 @@ typedef struct sl_host {
     /* any Redis command; needs a `redis:` section in the config */
     int (*redis_call)(sl_req_t *r, int argc, const char *const *argv, const size_t *lens,
                       sl_redis_reply_cb cb, void *arg);
+
+    /* An HTTP call whose response arrives piece by piece. spec->timeout_ms
+     * bounds the wait for the response head; idle_timeout_ms (0 = 60 s) the
+     * gap between body pieces. NULL when it could not start. */
+    sl_call_t *(*http_stream)(sl_req_t *r, const sl_http_request_spec_t *spec, int64_t idle_timeout_ms,
+                              const sl_http_stream_handlers_t *h, void *arg);
+    /* A one-shot timer that does not by itself suspend the chain (for
+     * deadlines next to a stream). */
+    sl_call_t *(*timer)(sl_req_t *r, uint64_t ms, sl_timer_cb cb, void *arg);
+    /* Stop a stream or timer: its callbacks never run afterwards. Safe from
+     * inside the call's own callbacks. */
+    void (*call_cancel)(sl_req_t *r, sl_call_t *call);
+
+    /* A streamed answer from a plugin: send the head now (status plus the
+     * headers set with resp_set_header; the body goes out chunked), write
+     * pieces as they come (each passes the body filters), then end the
+     * wait with resume(r, SL_DONE) -- or resume(r, SL_ERROR) to cut the
+     * connection when the stream cannot end well. */
+    int (*stream_start)(sl_req_t *r, int status);
+    int (*stream_write)(sl_req_t *r, const char *data, size_t len);
 
     /* A Lua script run atomically in Redis: the host loads it once per
      * connection (EVALSHA, falling back to EVAL on NOSCRIPT). `script` must
@@ -182,6 +216,8 @@ typedef struct sl_host {
     int64_t (*json_integer)(const sl_json_t *v);
     double (*json_number)(const sl_json_t *v);                               /* integer or real */
     int (*json_bool)(const sl_json_t *v);
+    /* i-th member of an object in its stored order: key (borrowed), *value set; NULL past the end */
+    const char *(*json_member_at)(const sl_json_t *obj, size_t i, const sl_json_t **value);
 
     void *reserved[32];
 } sl_host_t;
