@@ -22,13 +22,14 @@
 
 #define REQ(r) ((sl_request_t *)(r))
 
-typedef enum { ASYNC_SLEEP, ASYNC_HTTP, ASYNC_REDIS } async_kind_t;
+typedef enum { ASYNC_SLEEP, ASYNC_TIMER, ASYNC_HTTP, ASYNC_STREAM, ASYNC_REDIS } async_kind_t;
 
 typedef struct sl_async {
     async_kind_t kind;
     sl_request_t *r;
     void *cb;
     void *arg;
+    const sl_http_stream_handlers_t *stream;   /* ASYNC_STREAM: the plugin's handlers */
     struct event *timer;
     sl_http_client_req_t *http;
     sl_redis_req_t *redis;
@@ -440,6 +441,115 @@ static int h_http_call(sl_req_t *r, const sl_http_request_spec_t *spec, sl_http_
     return 0;
 }
 
+/* ---- streams and cancellable timers ----------------------------------------- */
+
+static sl_call_t *h_timer(sl_req_t *r, uint64_t ms, sl_timer_cb cb, void *arg)
+{
+    sl_async_t *a = async_new(REQ(r), ASYNC_TIMER, (void *)cb, arg);
+    if (!a)
+        return NULL;
+    a->timer = evtimer_new(sl_request_base(REQ(r)), sleep_fired, a);
+    struct timeval tv = sl_tv_ms((int64_t)ms);
+    if (!a->timer || evtimer_add(a->timer, &tv) != 0) {
+        async_unlink(a);
+        async_free(a);
+        return NULL;
+    }
+    return (sl_call_t *)a;
+}
+
+static void stream_head(void *arg, int status, int n, const char *const *headers)
+{
+    sl_async_t *a = arg;
+    if (a->stream->on_head)
+        a->stream->on_head((sl_req_t *)a->r, a->arg, status, n, headers);
+}
+
+static void stream_data(void *arg, const char *data, size_t len)
+{
+    sl_async_t *a = arg;
+    if (a->stream->on_data)
+        a->stream->on_data((sl_req_t *)a->r, a->arg, data, len);
+}
+
+static void stream_end(void *arg, const char *error)
+{
+    sl_async_t *a = arg;
+    sl_request_t *r = a->r;
+    const sl_http_stream_handlers_t *h = a->stream;
+    void *uarg = a->arg;
+    async_unlink(a);
+    a->http = NULL;   /* the client frees its handle after on_end */
+    async_free(a);
+    if (h->on_end)
+        h->on_end((sl_req_t *)r, uarg, error);
+}
+
+static const sl_http_stream_cbs_t stream_cbs = { stream_head, stream_data, stream_end };
+
+static sl_call_t *h_http_stream(sl_req_t *r, const sl_http_request_spec_t *spec,
+                                int64_t idle_timeout_ms, const sl_http_stream_handlers_t *h,
+                                void *arg)
+{
+    sl_request_t *q = REQ(r);
+    sl_worker_t *w = sl_request_worker(q);
+    sl_async_t *a = async_new(q, ASYNC_STREAM, NULL, arg);
+    if (!a)
+        return NULL;
+    a->stream = h;
+    sl_http_call_t call;
+    sl_http_call_init(&call);
+    call.method = spec->method ? spec->method : "GET";
+    call.url = spec->url;
+    call.headers = spec->headers;
+    call.body = spec->body;
+    call.body_len = spec->body_len;
+    call.timeout_ms = spec->timeout_ms > 0 ? spec->timeout_ms : 5000;
+    call.idle_timeout_ms = idle_timeout_ms;
+    call.tls_verify = spec->tls_verify >= 0;
+    a->http = sl_http_client_stream(w->base, w->dns, w->pool, &call, &stream_cbs, a);
+    if (!a->http) {
+        async_unlink(a);
+        async_free(a);
+        return NULL;
+    }
+    return (sl_call_t *)a;
+}
+
+static void h_call_cancel(sl_req_t *r, sl_call_t *call)
+{
+    sl_async_t *a = (sl_async_t *)call;
+    sl_async_t *p = REQ(r)->pending;
+    while (p && p != a)
+        p = p->next;
+    if (!p)   /* already finished: the handle is gone */
+        return;
+    async_unlink(a);
+    if (a->http)
+        sl_http_client_cancel(a->http);
+    if (a->redis)
+        sl_redis_cancel(a->redis);
+    async_free(a);
+}
+
+static int h_stream_start(sl_req_t *r, int status)
+{
+    sl_request_t *q = REQ(r);
+    if (q->head_sent || status < 200 || status > 599)
+        return -1;
+    q->status = status;
+    q->plugin_answered = true;
+    sl_hdrs_remove(&q->resp_headers, "content-length");
+    return sl_request_send_head(q);
+}
+
+static int h_stream_write(sl_req_t *r, const char *data, size_t len)
+{
+    if (!REQ(r)->head_sent || REQ(r)->ended)
+        return -1;
+    return sl_request_send_body(REQ(r), data, len);
+}
+
 static void copy_reply(const sl_redis_reply_t *in, sl_reply_t *out)
 {
     /* sl_reply_t mirrors sl_redis_reply_t field for field (checked below). */
@@ -756,6 +866,11 @@ static const sl_host_t host_table = {
     .sleep = h_sleep,
     .http_call = h_http_call,
     .redis_call = h_redis_call,
+    .http_stream = h_http_stream,
+    .timer = h_timer,
+    .call_cancel = h_call_cancel,
+    .stream_start = h_stream_start,
+    .stream_write = h_stream_write,
     .redis_eval = h_redis_eval,
     .redis_configured = h_redis_configured,
     .config_consumers = h_config_consumers,

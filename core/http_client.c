@@ -308,12 +308,19 @@ struct sl_http_client_req {
     struct event_base *base;
     struct evdns_base *dns;
     sl_pool_t *pool;
-    sl_http_client_cb cb;
+    sl_http_client_cb cb;       /* buffered mode */
+    sl_http_stream_cbs_t scbs;  /* stream mode */
+    bool stream;
     void *arg;
-    struct event *timer;        /* the whole-exchange deadline, or the delivery of an error */
+    /* The deadline (the whole exchange; in stream mode the head, then each
+     * wait for body bytes), or the delivery of an error. */
+    struct event *timer;
+    int64_t idle_ms;            /* stream mode */
     state_t state;
     const char *error;          /* with ST_FAILED */
-    bool in_callback;
+    bool in_callback;           /* inside cb or on_end: the handle is freed when it returns */
+    bool in_piece_cb;           /* inside on_head or on_data */
+    bool cancelled;             /* cancel was called from there */
 
     url_t url;
     char method[MAX_METHOD + 1];
@@ -411,8 +418,19 @@ static void deliver(sl_http_client_req_t *req, const sl_http_response_t *res)
     req_free(req);
 }
 
+static void deliver_end(sl_http_client_req_t *req, const char *error)
+{
+    req->in_callback = true;
+    req->scbs.on_end(req->arg, error);
+    req_free(req);
+}
+
 static void deliver_error(sl_http_client_req_t *req, const char *error)
 {
+    if (req->stream) {
+        deliver_end(req, error);
+        return;
+    }
     sl_http_response_t res = {.status = 0, .error = error, .n_headers = 0, .headers = no_headers,
                               .body = "", .body_len = 0};
     deliver(req, &res);
@@ -439,6 +457,10 @@ static void complete(sl_http_client_req_t *req)
     bool sent = evbuffer_get_length(bufferevent_get_output(req->bev)) == 0;
     /* Back to the pool before cb runs, so a request cb starts can reuse it. */
     conn_release(req, req->reusable && sent && req->mode != BODY_UNTIL_CLOSE);
+    if (req->stream) {
+        deliver_end(req, NULL);
+        return;
+    }
     if (evbuffer_add(req->body, "", 1) != 0) {
         deliver_error(req, "out of memory");
         return;
@@ -670,6 +692,36 @@ static void plan_body(sl_http_client_req_t *req, const sl_http_response_head_t *
     }
 }
 
+/* ---- stream mode: the caller's piece callbacks ---------------------------------- */
+
+/* A cancel from inside on_head or on_data only marks the handle, since the
+ * code that called them still uses it; the handle is freed here, once that
+ * code is back where it can stop. Returns false when it was. */
+static bool survived_cancel(sl_http_client_req_t *req)
+{
+    if (!req->cancelled)
+        return true;
+    req_free(req);
+    return false;
+}
+
+static void call_on_data(sl_http_client_req_t *req, const char *data, size_t len)
+{
+    /* A chunk decoder emitting several runs from one read keeps calling
+     * after a cancel; those calls must not reach the caller. */
+    if (len == 0 || !req->scbs.on_data || req->cancelled)
+        return;
+    req->in_piece_cb = true;
+    req->scbs.on_data(req->arg, data, len);
+    req->in_piece_cb = false;
+}
+
+static void arm_idle_timer(sl_http_client_req_t *req)
+{
+    struct timeval tv = sl_tv_ms(req->idle_ms);
+    evtimer_add(req->timer, &tv);
+}
+
 /* Returns false when the exchange ended (failed or completed). */
 static bool read_head(sl_http_client_req_t *req, struct evbuffer *in)
 {
@@ -704,11 +756,23 @@ static bool read_head(sl_http_client_req_t *req, struct evbuffer *in)
         /* h points into the bytes drained here; only copies are used below.
          * Draining first also leaves the input empty for the pool. */
         evbuffer_drain(in, consumed);
+        if (req->stream) {
+            /* From here on the head deadline is met; what remains bounded is
+             * the silence between body bytes. */
+            arm_idle_timer(req);
+            if (req->scbs.on_head) {
+                req->in_piece_cb = true;
+                req->scbs.on_head(req->arg, req->status, req->n_headers, req->headers ? req->headers : no_headers);
+                req->in_piece_cb = false;
+                if (!survived_cancel(req))
+                    return false;
+            }
+        }
         if (req->mode == BODY_NONE || (req->mode == BODY_LENGTH && req->remaining == 0)) {
             complete(req);
             return false;
         }
-        if (req->mode == BODY_LENGTH && req->remaining > (uint64_t)req->max_body) {
+        if (!req->stream && req->mode == BODY_LENGTH && req->remaining > (uint64_t)req->max_body) {
             fail(req, "response too large");
             return false;
         }
@@ -724,8 +788,69 @@ static void emit_chunk(void *arg, const char *data, size_t n)
         req->out_of_memory = true;
 }
 
+static void emit_stream_chunk(void *arg, const char *data, size_t n) { call_on_data(arg, data, n); }
+
+/* The first contiguous run of a non-empty buffer. evbuffer_peek reports an
+ * empty chain as a zero-length run, which would stall a loop that drains what
+ * it used; copying the front together is the way past one. */
+static bool front_run(struct evbuffer *in, struct evbuffer_iovec *v)
+{
+    if (evbuffer_peek(in, -1, NULL, v, 1) == 1 && v->iov_len > 0)
+        return true;
+    size_t len = evbuffer_get_length(in);
+    v->iov_len = len < 4096 ? len : 4096;
+    v->iov_base = evbuffer_pullup(in, (ev_ssize_t)v->iov_len);
+    return v->iov_base != NULL;
+}
+
+/* Hands the body over as it sits in the input, one contiguous run at a time,
+ * draining each only after on_data returns (the data points into it). */
+static bool stream_body(sl_http_client_req_t *req, struct evbuffer *in)
+{
+    if (evbuffer_get_length(in) > 0)
+        arm_idle_timer(req);
+    while (evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        if (!front_run(in, &v)) {
+            fail(req, "out of memory");
+            return false;
+        }
+        if (req->mode == BODY_CHUNKED) {
+            size_t used = 0;
+            sl_chunked_result_t r = sl_chunked_feed(&req->chunked, v.iov_base, v.iov_len, &used,
+                                                    emit_stream_chunk, req);
+            if (!survived_cancel(req))
+                return false;
+            evbuffer_drain(in, used);
+            if (r == SL_CHUNKED_ERROR) {
+                fail(req, "bad response");
+                return false;
+            }
+            if (r == SL_CHUNKED_END) {
+                complete(req);
+                return false;
+            }
+            continue;
+        }
+        size_t take = v.iov_len;
+        if (req->mode == BODY_LENGTH && (uint64_t)take > req->remaining)
+            take = (size_t)req->remaining;
+        call_on_data(req, v.iov_base, take);
+        if (!survived_cancel(req))
+            return false;
+        evbuffer_drain(in, take);
+        if (req->mode == BODY_LENGTH && (req->remaining -= take) == 0) {
+            complete(req);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool read_body(sl_http_client_req_t *req, struct evbuffer *in)
 {
+    if (req->stream)
+        return stream_body(req, in);
     size_t len = evbuffer_get_length(in);
     if (req->mode == BODY_LENGTH) {
         size_t take = (uint64_t)len < req->remaining ? len : (size_t)req->remaining;
@@ -895,11 +1020,14 @@ static const char *prepare(sl_http_client_req_t *req, const sl_http_call_t *call
     if (!call->url || parse_url(call->url, &req->url) != 0)
         return "bad url";
     req->max_body = call->max_body ? call->max_body : SL_HTTP_CLIENT_DEFAULT_MAX_BODY;
+    req->idle_ms = call->idle_timeout_ms > 0 ? call->idle_timeout_ms : SL_HTTP_CLIENT_DEFAULT_IDLE_TIMEOUT_MS;
+    if (req->idle_ms > MAX_TIMEOUT_MS)
+        req->idle_ms = MAX_TIMEOUT_MS;
     req->tls_verify = call->tls_verify;
     const char *err = build_request(req, call);
     if (err)
         return err;
-    if (!(req->body = evbuffer_new()))
+    if (!req->stream && !(req->body = evbuffer_new()))
         return "out of memory";
     if (req->url.tls) {
         req->ssl_ctx = tls_ctx_get(call->tls_verify, call->ca_file, req->errbuf, sizeof req->errbuf);
@@ -918,6 +1046,46 @@ void sl_http_call_init(sl_http_call_t *call)
     call->timeout_ms = SL_HTTP_CLIENT_DEFAULT_TIMEOUT_MS;
     call->tls_verify = true;
     call->max_body = SL_HTTP_CLIENT_DEFAULT_MAX_BODY;
+    call->idle_timeout_ms = SL_HTTP_CLIENT_DEFAULT_IDLE_TIMEOUT_MS;
+}
+
+static sl_http_client_req_t *req_new(struct event_base *base, struct evdns_base *dns, struct sl_pool *pool,
+                                     void *arg)
+{
+    sl_http_client_req_t *req = calloc(1, sizeof *req);
+    if (!req)
+        return NULL;
+    req->base = base;
+    req->dns = dns;
+    req->pool = pool;
+    req->arg = arg;
+    req->timer = evtimer_new(base, timer_cb, req);
+    if (!req->timer) {
+        free(req);
+        return NULL;
+    }
+    return req;
+}
+
+static void begin_exchange(sl_http_client_req_t *req, const sl_http_call_t *call)
+{
+    const char *err = prepare(req, call);
+    if (err) {
+        fail(req, err);
+        return;
+    }
+    int64_t timeout_ms = call->timeout_ms > 0 ? call->timeout_ms : SL_HTTP_CLIENT_DEFAULT_TIMEOUT_MS;
+    if (timeout_ms > MAX_TIMEOUT_MS)   /* libevent refuses timers past its range: keep one that fires */
+        timeout_ms = MAX_TIMEOUT_MS;
+    struct timeval tv = sl_tv_ms(timeout_ms);
+    evtimer_add(req->timer, &tv);
+    if (req->pool && (req->uc = sl_pool_get(req->pool, req->key))) {
+        req->bev = req->uc->bev;
+        req->reused = true;
+        send_request(req);
+    } else {
+        open_connection(req);
+    }
 }
 
 sl_http_client_req_t *sl_http_client_request(struct event_base *base, struct evdns_base *dns, struct sl_pool *pool,
@@ -925,42 +1093,35 @@ sl_http_client_req_t *sl_http_client_request(struct event_base *base, struct evd
 {
     if (!base || !call || !cb)
         return NULL;
-    sl_http_client_req_t *req = calloc(1, sizeof *req);
+    sl_http_client_req_t *req = req_new(base, dns, pool, arg);
     if (!req)
         return NULL;
-    req->base = base;
-    req->dns = dns;
-    req->pool = pool;
     req->cb = cb;
-    req->arg = arg;
-    req->timer = evtimer_new(base, timer_cb, req);
-    if (!req->timer) {
-        free(req);
+    begin_exchange(req, call);
+    return req;
+}
+
+sl_http_client_req_t *sl_http_client_stream(struct event_base *base, struct evdns_base *dns, struct sl_pool *pool,
+                                            const sl_http_call_t *call, const sl_http_stream_cbs_t *cbs, void *arg)
+{
+    if (!base || !call || !cbs || !cbs->on_end)
         return NULL;
-    }
-    const char *err = prepare(req, call);
-    if (err) {
-        fail(req, err);
-        return req;
-    }
-    int64_t timeout_ms = call->timeout_ms > 0 ? call->timeout_ms : SL_HTTP_CLIENT_DEFAULT_TIMEOUT_MS;
-    if (timeout_ms > MAX_TIMEOUT_MS)   /* libevent refuses timers past its range: keep one that fires */
-        timeout_ms = MAX_TIMEOUT_MS;
-    struct timeval tv = sl_tv_ms(timeout_ms);
-    evtimer_add(req->timer, &tv);
-    if (pool && (req->uc = sl_pool_get(pool, req->key))) {
-        req->bev = req->uc->bev;
-        req->reused = true;
-        send_request(req);
-    } else {
-        open_connection(req);
-    }
+    sl_http_client_req_t *req = req_new(base, dns, pool, arg);
+    if (!req)
+        return NULL;
+    req->stream = true;
+    req->scbs = *cbs;
+    begin_exchange(req, call);
     return req;
 }
 
 void sl_http_client_cancel(sl_http_client_req_t *req)
 {
-    if (!req || req->in_callback)
+    if (!req || req->in_callback || req->cancelled)
         return;
+    if (req->in_piece_cb) {
+        req->cancelled = true;
+        return;
+    }
     req_free(req);
 }

@@ -283,3 +283,59 @@ def test_unknown_plugin(sluice_bin, tmp_path):
     assert proc.stderr.splitlines() == [
         '%s:7: routes[0].plugins[0] (no-such-plugin): unknown plugin "no-such-plugin" (looked in '
         'plugin_dirs, $SLUICE_PLUGIN_PATH and the built-in plugin directories)' % path]
+
+
+# ---- streamed answers (host->http_stream, stream_start/stream_write, timers) ----
+
+def stream_cfg(upstream, url, **opts):
+    c = proxy(upstream, route={"plugins": [{"stream-probe": dict(url=url, **opts)}]})
+    c["plugin_dirs"] = [SPEC_PLUGINS]
+    return c
+
+
+@pytest.mark.valgrind
+def test_plugin_streams_another_response_piece_by_piece(gateway_factory, upstream, upstream_factory):
+    other = upstream_factory("other")
+    gw = gateway_factory(stream_cfg(upstream, other.url + "/sse?n=3&delay_ms=10&hold=ps1"))
+    c = gw.conn()
+    c.send(raw.build_request("GET", "/echo/stream"))
+    head = c.read_head()
+    assert head.status == 200
+    assert head.header("X-Upstream-Status") == "200"
+    assert head.header("Transfer-Encoding") == "chunked"
+    assert c.read_chunk(head) == b"id: 0\ndata: event 0\n\n"   # before the other server goes on
+    other.release("ps1")
+    rest = b""
+    while True:
+        piece = c.read_chunk(head)
+        if piece == b"":
+            break
+        rest += piece
+    assert rest == b"id: 1\ndata: event 1\n\nid: 2\ndata: event 2\n\n[end: ok]"
+    assert upstream.requests == []
+
+
+def test_plugin_cancels_a_stream_part_way(gateway_factory, upstream, upstream_factory):
+    other = upstream_factory("other")
+    gw = gateway_factory(stream_cfg(upstream, other.url + "/big?bytes=100000", cancel_after_bytes=1))
+    r = gw.get("/echo")
+    assert r.status == 200
+    assert r.body.endswith(b"[cancelled]")
+    assert 1 + len(b"[cancelled]") <= len(r.body) < 100000
+    assert gw.get("/echo").status == 200     # the worker is fine afterwards
+
+
+def test_timer_cancels_a_stalled_stream(gateway_factory, upstream, upstream_factory):
+    other = upstream_factory("other")
+    gw = gateway_factory(stream_cfg(upstream, other.url + "/sse?n=2&hold=never", deadline_ms=200))
+    r = gw.get("/echo")
+    assert r.status == 200
+    assert r.body == b"id: 0\ndata: event 0\n\n[deadline]"
+
+
+def test_stream_errors_before_the_head_reach_the_plugin(gateway_factory, upstream):
+    from ports import free_port
+    gw = gateway_factory(stream_cfg(upstream, "http://127.0.0.1:%d/x" % free_port()))
+    r = gw.get("/echo")
+    err = expect.gateway_error(r, 502, "stream_failed", "api_error")
+    assert err["message"].startswith("[end: connect failed")

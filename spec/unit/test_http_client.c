@@ -178,10 +178,136 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* The gate lets the test hold a streaming response between pieces: a route
+ * sends a piece, then waits until the test has opened the next step, so what
+ * the client saw before opening was sent before the rest existed. Steps only
+ * grow; a route takes its base step from the query ("/sse?7" waits for 8,
+ * then 9), so a server thread that is late to a wait never sees a reset. */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static int gate_step;
+
+static int gate_now(void)
+{
+    pthread_mutex_lock(&gate_lock);
+    int step = gate_step;
+    pthread_mutex_unlock(&gate_lock);
+    return step;
+}
+
+static void gate_open(int step)
+{
+    pthread_mutex_lock(&gate_lock);
+    if (step > gate_step)
+        gate_step = step;
+    pthread_cond_broadcast(&gate_cond);
+    pthread_mutex_unlock(&gate_lock);
+}
+
+/* False when the server is stopping or the test never opened the step (a
+ * failed test must not hang the run). */
+static bool gate_wait(sconn_t *c, int step)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&gate_lock);
+    while (gate_step < step && !atomic_load(&c->srv->stopping))
+        if (pthread_cond_timedwait(&gate_cond, &gate_lock, &until) == ETIMEDOUT)
+            break;
+    bool open = gate_step >= step;
+    pthread_mutex_unlock(&gate_lock);
+    return open;
+}
+
+static void gate_wake_all(void)
+{
+    pthread_mutex_lock(&gate_lock);
+    pthread_cond_broadcast(&gate_cond);
+    pthread_mutex_unlock(&gate_lock);
+}
+
+static int query_int(const char *target)
+{
+    const char *q = strchr(target, '?');
+    return q ? atoi(q + 1) : 0;
+}
+
+/* Routes for stream mode; 1: keep the connection, 0: close it, -1: not one
+ * of these. */
+static int respond_stream(sconn_t *c, const char *target)
+{
+    int g = query_int(target);
+    if (strncmp(target, "/sse?", 5) == 0) {   /* three events; the second split across two chunks */
+        c_print(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "b\r\ndata: one\n\n\r\n");
+        if (!gate_wait(c, g + 1))
+            return 0;
+        c_print(c, "7\r\ndata: t\r\n");
+        c_print(c, "4\r\nwo\n\n\r\n");
+        if (!gate_wait(c, g + 2))
+            return 0;
+        c_print(c, "e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n");
+        return 1;
+    }
+    if (strncmp(target, "/streamlen?", 11) == 0) {
+        c_print(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\npart1");
+        if (!gate_wait(c, g + 1))
+            return 0;
+        c_print(c, "part2");
+        return 1;
+    }
+    if (strncmp(target, "/streamclose?", 13) == 0) {
+        c_print(c, "HTTP/1.1 200 OK\r\nX-Mode: close\r\n\r\npart1");
+        if (gate_wait(c, g + 1))
+            c_print(c, "part2");
+        return 0;
+    }
+    if (strncmp(target, "/midclose?", 10) == 0) {   /* closes inside the chunked body */
+        c_print(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\npartial\r\n");
+        gate_wait(c, g + 1);
+        return 0;
+    }
+    if (strncmp(target, "/headonly?", 10) == 0) {   /* the head alone, then the body */
+        c_print(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        if (!gate_wait(c, g + 1))
+            return 0;
+        c_print(c, "5\r\nlater\r\n0\r\n\r\n");
+        return 1;
+    }
+    if (strcmp(target, "/idle") == 0) {   /* one piece, then silence */
+        c_print(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n");
+        wait_for_close(c);
+        return 0;
+    }
+    if (strcmp(target, "/together") == 0) {   /* head and three chunks in one write */
+        c_print(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "3\r\none\r\n3\r\ntwo\r\n5\r\nthree\r\n0\r\n\r\n");
+        return 1;
+    }
+    if (strcmp(target, "/badchunk2") == 0) {   /* good data, then a broken size line */
+        c_print(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\nzz\r\n");
+        return 1;
+    }
+    if (strcmp(target, "/trickle") == 0) {   /* five pieces 100 ms apart */
+        c_print(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        for (int i = 0; i < 5; i++) {
+            sleep_ms(100);
+            c_print(c, "1\r\nx\r\n");
+        }
+        c_print(c, "0\r\n\r\n");
+        return 1;
+    }
+    return -1;
+}
+
 /* Answers one request by its path; returns false to end the connection. */
 static bool respond(sconn_t *c, const char *method, const char *target, size_t req_len)
 {
     char head[512];
+    int streamed = respond_stream(c, target);
+    if (streamed >= 0)
+        return streamed == 1;
     if (strncmp(target, "/echo", 5) == 0) {
         snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nContent-Type: text/plain\r\n\r\n",
                  req_len);
@@ -453,6 +579,7 @@ static int server_accepted(server_t *s)
 static void server_stop(server_t *s)
 {
     atomic_store(&s->stopping, true);
+    gate_wake_all();
     shutdown(s->lfd, SHUT_RDWR);   /* wakes accept() */
     pthread_join(s->acceptor, NULL);
     close(s->lfd);
@@ -600,6 +727,131 @@ static void check_error(const char *file, int line, const result_t *r, const cha
 }
 #define CHECK_ERROR(r, error) check_error(__FILE__, __LINE__, (r), (error))
 
+/* ---- the client side, stream mode ------------------------------------------------ */
+
+typedef struct sresult {
+    int heads, datas, ends;
+    int status;
+    int n_headers;
+    char **headers;
+    bool headers_terminated;
+    char *body;                   /* every piece, in order */
+    size_t body_len;
+    char *error;                  /* on_end's */
+    bool data_before_head;        /* on_data without on_head first */
+    bool after_end;               /* any callback after on_end */
+    int64_t last_data_ms, end_ms;
+    sl_http_client_req_t *req;
+    bool cancel_in_head;          /* these call sl_http_client_cancel(req) from the callback */
+    int cancel_at_data;           /* ... from the Nth on_data */
+    bool cancel_in_end;
+    const sl_http_call_t *chain;  /* a stream to start from on_end */
+    struct sresult *chained;
+} sresult_t;
+
+static void on_s_head(void *arg, int status, int n_headers, const char *const *headers);
+static void on_s_data(void *arg, const char *data, size_t len);
+static void on_s_end(void *arg, const char *error);
+static const sl_http_stream_cbs_t scbs = {on_s_head, on_s_data, on_s_end};
+
+static sl_http_client_req_t *sstart(const sl_http_call_t *call, sresult_t *r)
+{
+    r->req = sl_http_client_stream(base, dns, pool, call, &scbs, r);
+    return r->req;
+}
+
+static void on_s_head(void *arg, int status, int n_headers, const char *const *headers)
+{
+    sresult_t *r = arg;
+    r->after_end = r->after_end || r->ends > 0;
+    r->heads++;
+    r->status = status;
+    r->n_headers = n_headers;
+    r->headers_terminated = headers && headers[2 * n_headers] == NULL;
+    r->headers = calloc((size_t)n_headers * 2 + 1, sizeof *r->headers);
+    if (!r->headers)
+        die("calloc");
+    for (int i = 0; i < 2 * n_headers; i++)
+        r->headers[i] = dup_mem(headers[i], strlen(headers[i]));
+    if (r->cancel_in_head)
+        sl_http_client_cancel(r->req);
+}
+
+static void on_s_data(void *arg, const char *data, size_t len)
+{
+    sresult_t *r = arg;
+    r->after_end = r->after_end || r->ends > 0;
+    r->data_before_head = r->data_before_head || r->heads == 0;
+    r->datas++;
+    r->body = realloc(r->body, r->body_len + len + 1);
+    if (!r->body)
+        die("realloc");
+    memcpy(r->body + r->body_len, data, len);
+    r->body_len += len;
+    r->body[r->body_len] = '\0';
+    r->last_data_ms = sl_now_ms();
+    if (r->cancel_at_data == r->datas) {
+        sl_http_client_cancel(r->req);
+        sl_http_client_cancel(r->req);   /* twice is as good as once */
+    }
+}
+
+static void on_s_end(void *arg, const char *error)
+{
+    sresult_t *r = arg;
+    r->after_end = r->after_end || r->ends > 0;
+    r->ends++;
+    r->error = error ? dup_mem(error, strlen(error)) : NULL;
+    r->end_ms = sl_now_ms();
+    if (r->cancel_in_end)
+        sl_http_client_cancel(r->req);
+    if (r->chain)
+        sstart(r->chain, r->chained);
+}
+
+static void sresult_clear(sresult_t *r)
+{
+    for (int i = 0; r->headers && i < 2 * r->n_headers; i++)
+        free(r->headers[i]);
+    free(r->headers);
+    free(r->body);
+    free(r->error);
+    memset(r, 0, sizeof *r);
+}
+
+/* Runs the loop until on_end, or until the body holds at least `len` bytes
+ * when len > 0, or max_ms passes. */
+static void swait(sresult_t *r, size_t len, int max_ms)
+{
+    int64_t deadline = sl_now_ms() + max_ms;
+    while (r->ends == 0 && (len == 0 || r->body_len < len) && sl_now_ms() <= deadline)
+        event_base_loop(base, EVLOOP_ONCE);
+}
+
+/* One stream to its end; checks that nothing runs before sl_http_client_stream
+ * returns. */
+static void stream_sync(const sl_http_call_t *call, sresult_t *r)
+{
+    memset(r, 0, sizeof *r);
+    CHECK(1, sstart(call, r) != NULL);
+    CHECK(0, r->heads + r->datas + r->ends);
+    swait(r, 0, 20000);
+}
+
+/* What every ended stream must show: one on_end with this error, callbacks
+ * in order, and the body seen. */
+static void check_stream(const char *file, int line, const sresult_t *r, int heads, const char *error,
+                         const char *body)
+{
+    check_int(file, line, "heads", heads, r->heads);
+    check_int(file, line, "ends", 1, r->ends);
+    check_mem(file, line, "error", error, r->error, r->error ? strlen(r->error) : 0);
+    check_mem(file, line, "body", body, r->body ? r->body : "", r->body_len);
+    check_int(file, line, "data before head", 0, r->data_before_head);
+    check_int(file, line, "callback after on_end", 0, r->after_end);
+}
+#define CHECK_STREAM(r, heads, error, body) check_stream(__FILE__, __LINE__, (r), (heads), (error), (body))
+
 /* ---- tests ------------------------------------------------------------------------ */
 
 static void test_defaults(void)
@@ -617,6 +869,7 @@ static void test_defaults(void)
     CHECK(1, c.tls_verify);
     CHECK_STR(NULL, c.ca_file);
     CHECK(16 << 20, c.max_body);
+    CHECK(60000, c.idle_timeout_ms);
     CHECK(1, sl_http_client_request(NULL, dns, pool, &c, on_response, NULL) == NULL);
     CHECK(1, sl_http_client_request(base, dns, pool, NULL, on_response, NULL) == NULL);
     CHECK(1, sl_http_client_request(base, dns, pool, &c, NULL, NULL) == NULL);
@@ -1374,6 +1627,474 @@ static void test_ipv6(void)
     server_stop(s);
 }
 
+/* ---- stream mode ------------------------------------------------------------------ */
+
+static void gated_url(char *buf, size_t len, int port, const char *route, int gate)
+{
+    char path[64];
+    snprintf(path, sizeof path, "%s?%d", route, gate);
+    url_of(buf, len, "http", "127.0.0.1", port, path);
+}
+
+static void test_stream_sse(void)
+{
+    server_t *s = server_start(NULL, false);
+    char url[128];
+    sresult_t r;
+
+    current_case = "stream: SSE pieces arrive before the server sends the rest";
+    int g = gate_now();
+    gated_url(url, sizeof url, s->port, "/sse", g);
+    sl_http_call_t c = make_call("GET", url);
+    memset(&r, 0, sizeof r);
+    CHECK(1, sstart(&c, &r) != NULL);
+    CHECK(0, r.heads + r.datas + r.ends);
+    swait(&r, 11, 5000);
+    /* The server waits at the gate: this is everything it has sent. */
+    CHECK(1, r.heads);
+    CHECK(200, r.status);
+    CHECK(2, r.n_headers);
+    CHECK_STR("Content-Type", r.headers[0]);
+    CHECK_STR("text/event-stream", r.headers[1]);
+    CHECK_STR("Transfer-Encoding", r.headers[2]);
+    CHECK_STR("chunked", r.headers[3]);
+    CHECK(1, r.headers_terminated);
+    CHECK(1, r.datas);
+    CHECK_MEM("data: one\n\n", r.body, r.body_len);
+    CHECK(0, r.ends);
+    gate_open(g + 1);
+    swait(&r, 22, 5000);   /* an event split across two chunks */
+    CHECK_MEM("data: one\n\ndata: two\n\n", r.body, r.body_len);
+    CHECK(0, r.ends);
+    gate_open(g + 2);
+    swait(&r, 0, 5000);
+    CHECK_STREAM(&r, 1, NULL, "data: one\n\ndata: two\n\ndata: [DONE]\n\n");
+    CHECK(200, r.status);
+    sresult_clear(&r);
+    CHECK(1, sl_pool_idle_count(pool));
+
+    current_case = "stream: the connection is reused after a complete stream";
+    url_of(url, sizeof url, "http", "127.0.0.1", s->port, "/together");
+    c = make_call("GET", url);
+    stream_sync(&c, &r);
+    CHECK_STREAM(&r, 1, NULL, "onetwothree");
+    sresult_clear(&r);
+    CHECK(1, server_accepted(s));
+    CHECK(1, sl_pool_idle_count(pool));
+
+    current_case = "stream: a buffered request takes the streamed connection";
+    result_t b;
+    url_of(url, sizeof url, "http", "127.0.0.1", s->port, "/together");
+    sl_http_call_t bc = make_call("GET", url);
+    call_sync(&bc, &b);
+    CHECK(200, b.status);
+    CHECK_MEM("onetwothree", b.body, b.body_len);
+    result_clear(&b);
+    CHECK(1, server_accepted(s));
+
+    current_case = "stream: a stream started in on_end reuses the connection";
+    sresult_t second = {0};
+    memset(&r, 0, sizeof r);
+    r.chain = &c;
+    r.chained = &second;
+    CHECK(1, sstart(&c, &r) != NULL);
+    swait(&r, 0, 20000);
+    swait(&second, 0, 20000);
+    CHECK_STREAM(&r, 1, NULL, "onetwothree");
+    CHECK_STREAM(&second, 1, NULL, "onetwothree");
+    sresult_clear(&r);
+    sresult_clear(&second);
+    CHECK(1, server_accepted(s));
+
+    current_case = "stream: interim 1xx responses are skipped";
+    url_of(url, sizeof url, "http", "127.0.0.1", s->port, "/continue");
+    c = make_call("GET", url);
+    stream_sync(&c, &r);
+    CHECK_STREAM(&r, 1, NULL, "done");
+    CHECK(200, r.status);
+    CHECK(1, r.n_headers);
+    sresult_clear(&r);
+
+    current_case = "stream: 204 has a head and no data";
+    url_of(url, sizeof url, "http", "127.0.0.1", s->port, "/204");
+    c = make_call("GET", url);
+    stream_sync(&c, &r);
+    CHECK_STREAM(&r, 1, NULL, "");
+    CHECK(204, r.status);
+    CHECK(0, r.datas);
+    CHECK(1, r.n_headers);
+    CHECK_STR("X-A", r.headers[0]);
+    CHECK_STR("1", r.headers[1]);
+    sresult_clear(&r);
+
+    current_case = "stream: HEAD";
+    url_of(url, sizeof url, "http", "127.0.0.1", s->port, "/head");
+    c = make_call("HEAD", url);
+    stream_sync(&c, &r);
+    CHECK_STREAM(&r, 1, NULL, "");
+    CHECK(200, r.status);
+    CHECK(0, r.datas);
+    sresult_clear(&r);
+
+    current_case = "stream: on_head and on_data may be NULL";
+    url_of(url, sizeof url, "http", "127.0.0.1", s->port, "/together");
+    c = make_call("GET", url);
+    const sl_http_stream_cbs_t end_only = {NULL, NULL, on_s_end};
+    memset(&r, 0, sizeof r);
+    r.req = sl_http_client_stream(base, dns, pool, &c, &end_only, &r);
+    CHECK(1, r.req != NULL);
+    swait(&r, 0, 20000);
+    CHECK_STREAM(&r, 0, NULL, "");
+    sresult_clear(&r);
+    CHECK(1, server_accepted(s));   /* every one of these on the first connection */
+    CHECK(1, sl_pool_idle_count(pool));
+
+    current_case = "stream: NULL arguments";
+    const sl_http_stream_cbs_t no_end = {on_s_head, on_s_data, NULL};
+    CHECK(1, sl_http_client_stream(NULL, dns, pool, &c, &scbs, NULL) == NULL);
+    CHECK(1, sl_http_client_stream(base, dns, pool, NULL, &scbs, NULL) == NULL);
+    CHECK(1, sl_http_client_stream(base, dns, pool, &c, NULL, NULL) == NULL);
+    CHECK(1, sl_http_client_stream(base, dns, pool, &c, &no_end, NULL) == NULL);
+    server_stop(s);
+    run_for(50);   /* the pool notices the close */
+    CHECK(0, sl_pool_idle_count(pool));
+}
+
+static void test_stream_framing(void)
+{
+    server_t *s = server_start(NULL, false);
+    char url[128];
+    sresult_t r;
+
+    current_case = "stream: Content-Length body in pieces";
+    int g = gate_now();
+    gated_url(url, sizeof url, s->port, "/streamlen", g);
+    sl_http_call_t c = make_call("GET", url);
+    memset(&r, 0, sizeof r);
+    CHECK(1, sstart(&c, &r) != NULL);
+    swait(&r, 5, 5000);
+    CHECK_MEM("part1", r.body, r.body_len);
+    CHECK(1, r.heads);
+    CHECK(0, r.ends);
+    gate_open(g + 1);
+    swait(&r, 0, 5000);
+    CHECK_STREAM(&r, 1, NULL, "part1part2");
+    sresult_clear(&r);
+    CHECK(1, sl_pool_idle_count(pool));
+
+    current_case = "stream: close-delimited body in pieces";
+    g = gate_now();
+    gated_url(url, sizeof url, s->port, "/streamclose", g);
+    c = make_call("GET", url);
+    memset(&r, 0, sizeof r);
+    CHECK(1, sstart(&c, &r) != NULL);
+    swait(&r, 5, 5000);
+    CHECK_MEM("part1", r.body, r.body_len);
+    CHECK(1, r.heads);
+    CHECK(0, r.ends);
+    gate_open(g + 1);
+    swait(&r, 0, 5000);
+    CHECK_STREAM(&r, 1, NULL, "part1part2");
+    CHECK(1, r.n_headers);
+    CHECK_STR("X-Mode", r.headers[0]);
+    sresult_clear(&r);
+    CHECK(0, sl_pool_idle_count(pool));   /* the pooled one was used, then closed */
+    CHECK(1, server_accepted(s));
+
+    current_case = "stream: no max_body, Content-Length";
+    url_of(url, sizeof url, "http", "127.0.0.1", s->port, "/big?1048576");
+    c = make_call("GET", url);
+    c.max_body = 10;
+    stream_sync(&c, &r);
+    CHECK(1, r.heads);
+    CHECK(1, r.ends);
+    CHECK_STR(NULL, r.error);
+    CHECK(1 << 20, r.body_len);
+    size_t bad = 0;
+    for (size_t i = 0; i < r.body_len; i++)
+        bad += (unsigned char)r.body[i] != i % 251;
+    CHECK(0, bad);
+    sresult_clear(&r);
+
+    current_case = "stream: no max_body, chunked";
+    url_of(url, sizeof url, "http", "127.0.0.1", s->port, "/bigchunked");
+    stream_sync(&c, &r);
+    CHECK(1, r.heads);
+    CHECK(1, r.ends);
+    CHECK_STR(NULL, r.error);
+    CHECK(1 << 20, r.body_len);
+    bad = 0;
+    for (size_t i = 0; i < r.body_len; i++)
+        bad += (unsigned char)r.body[i] != i % 251;
+    CHECK(0, bad);
+    sresult_clear(&r);
+    CHECK(2, server_accepted(s));
+    CHECK(1, sl_pool_idle_count(pool));
+    server_stop(s);
+    run_for(50);
+    CHECK(0, sl_pool_idle_count(pool));
+}
+
+static void test_stream_failures(void)
+{
+    server_t *s = server_start(NULL, false);
+    char url[128];
+    sresult_t r;
+    sl_http_call_t c;
+
+    struct {
+        const char *path;   /* NULL: the url is the whole string in error's place */
+        const char *url;
+        const char *error;
+    } before_head[] = {
+        {NULL, "nonsense", "bad url"},
+        {NULL, "http://127.0.0.1:1/", "connect failed: Connection refused"},
+        {"/drop", NULL, "connection closed"},
+        {"/garbage", NULL, "bad response"},
+        {"/upgrade", NULL, "bad response"},
+        {"/hugehead", NULL, "bad response"},
+    };
+    for (size_t i = 0; i < sizeof before_head / sizeof before_head[0]; i++) {
+        current_case = before_head[i].error;
+        if (before_head[i].path)
+            url_of(url, sizeof url, "http", "127.0.0.1", s->port, before_head[i].path);
+        c = make_call("GET", before_head[i].path ? url : before_head[i].url);
+        stream_sync(&c, &r);
+        CHECK_STREAM(&r, 0, before_head[i].error, "");
+        CHECK(0, r.datas);
+        sresult_clear(&r);
+    }
+
+    current_case = "stream: the server closes mid-body";
+    int g = gate_now();
+    gated_url(url, sizeof url, s->port, "/midclose", g);
+    c = make_call("GET", url);
+    memset(&r, 0, sizeof r);
+    CHECK(1, sstart(&c, &r) != NULL);
+    swait(&r, 7, 5000);
+    CHECK_MEM("partial", r.body, r.body_len);
+    CHECK(0, r.ends);
+    gate_open(g + 1);
+    swait(&r, 0, 5000);
+    CHECK_STREAM(&r, 1, "connection closed", "partial");
+    sresult_clear(&r);
+
+    current_case = "stream: Content-Length cut short";
+    url_of(url, sizeof url, "http", "127.0.0.1", s->port, "/truncated");
+    c = make_call("GET", url);
+    stream_sync(&c, &r);
+    CHECK_STREAM(&r, 1, "connection closed", "abc");
+    sresult_clear(&r);
+
+    current_case = "stream: a bad chunk after good data";
+    url_of(url, sizeof url, "http", "127.0.0.1", s->port, "/badchunk2");
+    stream_sync(&c, &r);
+    CHECK_STREAM(&r, 1, "bad response", "ok");
+    sresult_clear(&r);
+    CHECK(0, sl_pool_idle_count(pool));
+    server_stop(s);
+}
+
+static void test_stream_timeouts(void)
+{
+    server_t *s = server_start(NULL, false);
+    char url[128];
+    sresult_t r;
+
+    current_case = "stream: timeout waiting for the head";
+    url_of(url, sizeof url, "http", "127.0.0.1", s->port, "/silent");
+    sl_http_call_t c = make_call("GET", url);
+    c.timeout_ms = 200;
+    c.idle_timeout_ms = 5000;
+    int64_t t0 = sl_now_ms();
+    stream_sync(&c, &r);
+    int64_t took = sl_now_ms() - t0;
+    CHECK_STREAM(&r, 0, "timeout", "");
+    CHECK(1, took >= 195 && took < 5000);
+    sresult_clear(&r);
+
+    current_case = "stream: timeout inside the head";
+    url_of(url, sizeof url, "http", "127.0.0.1", s->port, "/slowhead");
+    c.timeout_ms = 150;
+    stream_sync(&c, &r);
+    CHECK_STREAM(&r, 0, "timeout", "");
+    sresult_clear(&r);
+
+    current_case = "stream: idle timeout after some data";
+    url_of(url, sizeof url, "http", "127.0.0.1", s->port, "/idle");
+    c.timeout_ms = 5000;
+    c.idle_timeout_ms = 200;
+    stream_sync(&c, &r);
+    CHECK_STREAM(&r, 1, "timeout", "a");
+    CHECK(1, r.end_ms - r.last_data_ms >= 195 && r.end_ms - r.last_data_ms < 5000);
+    sresult_clear(&r);
+
+    current_case = "stream: the head timeout does not bound the body; idle 0 is 60 s";
+    int g = gate_now();
+    gated_url(url, sizeof url, s->port, "/sse", g);
+    c = make_call("GET", url);
+    c.timeout_ms = 150;
+    c.idle_timeout_ms = 0;
+    memset(&r, 0, sizeof r);
+    CHECK(1, sstart(&c, &r) != NULL);
+    swait(&r, 11, 5000);
+    run_for(300);
+    CHECK(0, r.ends);
+    gate_open(g + 2);
+    swait(&r, 0, 5000);
+    CHECK_STREAM(&r, 1, NULL, "data: one\n\ndata: two\n\ndata: [DONE]\n\n");
+    sresult_clear(&r);
+
+    current_case = "stream: the head alone ends the head timeout";
+    g = gate_now();
+    gated_url(url, sizeof url, s->port, "/headonly", g);
+    c = make_call("GET", url);
+    c.timeout_ms = 150;
+    memset(&r, 0, sizeof r);
+    CHECK(1, sstart(&c, &r) != NULL);
+    int64_t deadline = sl_now_ms() + 5000;
+    while (r.heads == 0 && sl_now_ms() < deadline)
+        event_base_loop(base, EVLOOP_ONCE);
+    run_for(300);
+    CHECK(1, r.heads);
+    CHECK(0, r.ends);
+    gate_open(g + 1);
+    swait(&r, 0, 5000);
+    CHECK_STREAM(&r, 1, NULL, "later");
+    sresult_clear(&r);
+
+    current_case = "stream: every read restarts the idle timer";
+    url_of(url, sizeof url, "http", "127.0.0.1", s->port, "/trickle");
+    c = make_call("GET", url);
+    c.idle_timeout_ms = 400;   /* shorter than the whole body, five times a gap */
+    t0 = sl_now_ms();
+    stream_sync(&c, &r);
+    took = sl_now_ms() - t0;
+    CHECK_STREAM(&r, 1, NULL, "xxxxx");
+    CHECK(1, took >= 495);
+    sresult_clear(&r);
+    server_stop(s);
+}
+
+static void test_stream_cancel(void)
+{
+    server_t *s = server_start(NULL, false);
+    char url[128];
+    sresult_t r;
+
+    current_case = "stream: cancel inside on_data";
+    int g = gate_now();
+    gated_url(url, sizeof url, s->port, "/sse", g);
+    sl_http_call_t c = make_call("GET", url);
+    memset(&r, 0, sizeof r);
+    r.cancel_at_data = 1;
+    CHECK(1, sstart(&c, &r) != NULL);
+    swait(&r, 11, 5000);
+    gate_open(g + 2);   /* the rest is sent to a closed connection */
+    run_for(100);
+    CHECK(1, r.heads);
+    CHECK(1, r.datas);
+    CHECK(0, r.ends);
+    CHECK_MEM("data: one\n\n", r.body, r.body_len);
+    sresult_clear(&r);
+    CHECK(0, sl_pool_idle_count(pool));
+
+    /* /together hands the decoder three chunks at once: the cancel must stop
+     * it between them. */
+    current_case = "stream: cancel inside on_data, more chunks in the same read";
+    url_of(url, sizeof url, "http", "127.0.0.1", s->port, "/together");
+    c = make_call("GET", url);
+    for (int at = 1; at <= 3; at++) {
+        static const char *const seen[] = {"", "one", "onetwo", "onetwothree"};
+        memset(&r, 0, sizeof r);
+        r.cancel_at_data = at;
+        CHECK(1, sstart(&c, &r) != NULL);
+        swait(&r, strlen(seen[at]), 5000);
+        run_for(50);
+        CHECK(1, r.heads);
+        CHECK(at, r.datas);
+        CHECK(0, r.ends);
+        CHECK_MEM(seen[at], r.body, r.body_len);
+        sresult_clear(&r);
+    }
+    CHECK(0, sl_pool_idle_count(pool));
+
+    current_case = "stream: cancel inside on_data, Content-Length";
+    char big_url[128];
+    url_of(big_url, sizeof big_url, "http", "127.0.0.1", s->port, "/big?1048576");
+    sl_http_call_t big = make_call("GET", big_url);
+    memset(&r, 0, sizeof r);
+    r.cancel_at_data = 1;
+    CHECK(1, sstart(&big, &r) != NULL);
+    swait(&r, 1, 5000);
+    run_for(50);
+    CHECK(1, r.heads);
+    CHECK(1, r.datas);
+    CHECK(0, r.ends);
+    size_t bad = 0;
+    for (size_t i = 0; i < r.body_len; i++)
+        bad += (unsigned char)r.body[i] != i % 251;
+    CHECK(0, bad);
+    sresult_clear(&r);
+    CHECK(0, sl_pool_idle_count(pool));
+
+    current_case = "stream: cancel inside on_head";
+    memset(&r, 0, sizeof r);
+    r.cancel_in_head = true;
+    CHECK(1, sstart(&c, &r) != NULL);
+    int64_t deadline = sl_now_ms() + 5000;
+    while (r.heads == 0 && sl_now_ms() < deadline)
+        event_base_loop(base, EVLOOP_ONCE);
+    run_for(50);
+    CHECK(1, r.heads);
+    CHECK(0, r.datas);
+    CHECK(0, r.ends);
+    sresult_clear(&r);
+    CHECK(0, sl_pool_idle_count(pool));
+
+    current_case = "stream: cancel inside on_end is ignored";
+    memset(&r, 0, sizeof r);
+    r.cancel_in_end = true;
+    CHECK(1, sstart(&c, &r) != NULL);
+    swait(&r, 0, 5000);
+    run_for(20);
+    CHECK_STREAM(&r, 1, NULL, "onetwothree");
+    sresult_clear(&r);
+    CHECK(1, sl_pool_idle_count(pool));
+
+    current_case = "stream: cancel between pieces";
+    g = gate_now();
+    gated_url(url, sizeof url, s->port, "/sse", g);
+    c = make_call("GET", url);
+    memset(&r, 0, sizeof r);
+    CHECK(1, sstart(&c, &r) != NULL);
+    CHECK(0, sl_pool_idle_count(pool));   /* it took the pooled connection */
+    swait(&r, 11, 5000);
+    sl_http_client_cancel(r.req);
+    gate_open(g + 2);
+    run_for(100);
+    CHECK(1, r.heads);
+    CHECK(1, r.datas);
+    CHECK(0, r.ends);
+    sresult_clear(&r);
+    CHECK(0, sl_pool_idle_count(pool));
+
+    current_case = "stream: cancel before anything happened";
+    memset(&r, 0, sizeof r);
+    CHECK(1, sstart(&c, &r) != NULL);
+    sl_http_client_cancel(r.req);
+    run_for(50);
+    CHECK(0, r.heads + r.datas + r.ends);
+
+    current_case = "stream: cancel a stream whose error is pending";
+    c = make_call("GET", "nonsense");
+    CHECK(1, sstart(&c, &r) != NULL);
+    sl_http_client_cancel(r.req);
+    run_for(50);
+    CHECK(0, r.heads + r.datas + r.ends);
+    server_stop(s);
+}
+
 /* ---- TLS ---------------------------------------------------------------------------- */
 
 static char ca_file[128];
@@ -1444,6 +2165,14 @@ static void test_tls(void)
     result_clear(&r);
     CHECK(1, server_accepted(s));
     CHECK(1, sl_pool_idle_count(pool));
+
+    current_case = "https stream";
+    url_of(url, sizeof url, "https", "good.sluice.test", s->port, "/together");
+    sresult_t sr;
+    stream_sync(&c, &sr);
+    CHECK_STREAM(&sr, 1, NULL, "onetwothree");
+    sresult_clear(&sr);
+    CHECK(1, server_accepted(s));
 
     current_case = "https chunked and close-delimited";
     url_of(url, sizeof url, "https", "good.sluice.test", s->port, "/chunked");
@@ -1583,6 +2312,11 @@ int main(void)
     test_failures();
     test_bad_input();
     test_cancel();
+    test_stream_sse();
+    test_stream_framing();
+    test_stream_failures();
+    test_stream_timeouts();
+    test_stream_cancel();
     test_dns();
     test_ipv6();
     test_tls();
