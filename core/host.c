@@ -226,9 +226,11 @@ static int h_respond(sl_req_t *r, int status, const char *content_type, const ch
         sl_hdrs_remove(&q->resp_headers, "content-type");
         sl_hdrs_add(q, &q->resp_headers, "Content-Type", 12, content_type, strlen(content_type));
     }
-    char cl[24];
-    int n = snprintf(cl, sizeof cl, "%zu", len);
-    sl_hdrs_add(q, &q->resp_headers, "Content-Length", 14, cl, (size_t)n);
+    if (status != 204 && status != 304) {   /* RFC 9110 8.6: no length on those */
+        char cl[24];
+        int n = snprintf(cl, sizeof cl, "%zu", len);
+        sl_hdrs_add(q, &q->resp_headers, "Content-Length", 14, cl, (size_t)n);
+    }
     q->plugin_answered = true;
     return 0;
 }
