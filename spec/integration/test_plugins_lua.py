@@ -224,13 +224,16 @@ def test_many_redis_waits_with_clients_leaving(gateway_factory, upstream, tmp_pa
 
 def test_redis_down_gives_the_plugin_an_error_not_a_crash(gateway_factory, upstream, tmp_path):
     redis = RedisServer(tmp_path)
-    c = cfg(upstream, [{"lua-probe": {"tag": "r", "redis_incr": "down:count"}}])
-    c["redis"] = {"url": redis.url, "command_timeout": "200ms", "connect_timeout": "200ms"}
-    gw = gateway_factory(c)
-    wait_for_redis(gw)
-    redis.kill()
-    value = header(gw.get("/echo"), "X-Redis")[0]
-    assert value.startswith("error: "), value
+    try:
+        c = cfg(upstream, [{"lua-probe": {"tag": "r", "redis_incr": "down:count"}}])
+        c["redis"] = {"url": redis.url, "command_timeout": "200ms", "connect_timeout": "200ms"}
+        gw = gateway_factory(c)
+        wait_for_redis(gw)
+        redis.kill()
+        value = header(gw.get("/echo"), "X-Redis")[0]
+        assert value.startswith("error: "), value
+    finally:
+        redis.stop()
 
 
 def test_http_call_yields_and_returns_the_response(gateway_factory, upstream, upstream_factory):

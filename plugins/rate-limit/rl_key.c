@@ -1,0 +1,108 @@
+/* Counter keys; see rl_key.h. */
+#include "rl_key.h"
+
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rl_host.h"
+
+static int passes_as_is(unsigned char ch)
+{
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
+        return 1;
+    return ch != '\0' && strchr("-._~:@+/=,;!*'()$&", ch) != NULL;
+}
+
+static size_t encoded_len(const char *value, size_t vlen)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < vlen; i++)
+        n += passes_as_is((unsigned char)value[i]) ? 1 : 3;
+    return n;
+}
+
+void rl_key_append_part(char *out, size_t *len, const char *value, size_t vlen)
+{
+    static const char hex[] = "0123456789abcdef";
+    static const char HEX[] = "0123456789ABCDEF";
+    char *o = out + *len;
+    if (!value) {
+        *o++ = '-';
+    } else if (encoded_len(value, vlen) > RL_PART_MAX) {
+        unsigned char digest[SHA256_DIGEST_LENGTH];
+        SHA256((const unsigned char *)value, vlen, digest);
+        *o++ = '#';
+        for (size_t i = 0; i < sizeof digest; i++) {
+            *o++ = hex[digest[i] >> 4];
+            *o++ = hex[digest[i] & 0xf];
+        }
+    } else {
+        for (size_t i = 0; i < vlen; i++) {
+            unsigned char ch = (unsigned char)value[i];
+            if (passes_as_is(ch)) {
+                *o++ = (char)ch;
+            } else {
+                *o++ = '%';
+                *o++ = HEX[ch >> 4];
+                *o++ = HEX[ch & 0xf];
+            }
+        }
+    }
+    *o = '\0';
+    *len = (size_t)(o - out);
+}
+
+size_t rl_key_prefix_from(const char *route, const char *const *values, const size_t *lens,
+                          int n, char *out)
+{
+    size_t len = 4;
+    memcpy(out, "rl:{", 4);
+    rl_key_append_part(out, &len, route, route ? strlen(route) : 0);
+    for (int i = 0; i < n && i < RL_MAX_KEY_PARTS; i++) {
+        out[len++] = '|';
+        rl_key_append_part(out, &len, values[i], lens[i]);
+    }
+    out[len++] = '}';
+    out[len] = '\0';
+    return len;
+}
+
+size_t rl_key_prefix(const rl_conf_t *c, sl_req_t *r, char *out)
+{
+    const char *values[RL_MAX_KEY_PARTS];
+    size_t lens[RL_MAX_KEY_PARTS];
+    const char *route = rl_host->req_route(r);
+    for (int i = 0; i < c->n_parts; i++) {
+        size_t n = 0;
+        const char *v = NULL;
+        switch (c->parts[i].kind) {
+        case RL_PART_CONSUMER: v = rl_host->ctx_get(r, "consumer", &n); break;
+        case RL_PART_CREDENTIAL: v = rl_host->ctx_get(r, "credential", &n); break;
+        case RL_PART_IP:
+            v = rl_host->req_client_ip(r);
+            n = v ? strlen(v) : 0;
+            break;
+        case RL_PART_ROUTE:
+            v = route;
+            n = v ? strlen(v) : 0;
+            break;
+        case RL_PART_GLOBAL:
+            v = "*";
+            n = 1;
+            break;
+        case RL_PART_HEADER: v = rl_host->req_header(r, c->parts[i].header, &n); break;
+        }
+        values[i] = v;
+        lens[i] = v ? n : 0;
+    }
+    return rl_key_prefix_from(route, values, lens, c->n_parts, out);
+}
+
+size_t rl_key_counter(const char *prefix, int index, int64_t window_start_ms, char *out)
+{
+    int n = window_start_ms < 0
+                ? snprintf(out, RL_KEY_MAX + 1, "%s:%d:tat", prefix, index)
+                : snprintf(out, RL_KEY_MAX + 1, "%s:%d:%lld", prefix, index, (long long)window_start_ms);
+    return n < 0 ? 0 : (size_t)n;
+}

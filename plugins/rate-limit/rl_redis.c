@@ -1,0 +1,155 @@
+/* The redis policy's script and its arguments; see rl_redis.h. The
+ * arithmetic mirrors rl_algo.c line for line (same operations in the same
+ * order, so the doubles round alike): change both together.
+ *
+ * Lua 5.1 prints large numbers in exponent form when concatenated, so every
+ * number that becomes part of a key or a command argument goes through
+ * string.format('%d'). */
+#include "rl_redis.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char rl_redis_script[] =
+    "if redis.replicate_commands then pcall(redis.replicate_commands) end\n"
+    "local t = redis.call('TIME')\n"
+    "local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+    "local now_ms = math.floor(now_us / 1000)\n"
+    "local algorithm, n = ARGV[1], tonumber(ARGV[2])\n"
+    "local function int(x) return string.format('%d', x) end\n"
+    "local function ceil_ms(us) return math.ceil(us / 1000) end\n"
+    "local out, writes = {1}, {}\n"
+    "for i = 1, n do\n"
+    "  local a = 2 + (i - 1) * 4\n"
+    "  local count, window = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])\n"
+    "  local interval, burst = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])\n"
+    "  local prefix = KEYS[1] .. ':' .. int(i - 1) .. ':'\n"
+    "  local ok, remaining, reset, retry = 0, 0, 0, 0\n"
+    "  if algorithm == 'token_bucket' then\n"
+    "    local key = prefix .. 'tat'\n"
+    "    local tat = tonumber(redis.call('GET', key)) or 0\n"
+    "    local tolerance = burst * interval\n"
+    "    local next_tat = math.max(tat, now_us) + interval\n"
+    "    if next_tat - now_us <= tolerance then\n"
+    "      ok = 1\n"
+    "      remaining = math.floor((tolerance - (next_tat - now_us)) / interval)\n"
+    "      reset = ceil_ms(next_tat - now_us)\n"
+    "      writes[#writes + 1] = {'SET', key, int(next_tat), int(reset + 1000)}\n"
+    "    else\n"
+    "      retry = ceil_ms(next_tat - tolerance - now_us)\n"
+    "      reset = retry\n"
+    "    end\n"
+    "  else\n"
+    "    local start = now_ms - now_ms % window\n"
+    "    local elapsed = now_ms - start\n"
+    "    local left = window - elapsed\n"
+    "    local key = prefix .. int(start)\n"
+    "    local curr = tonumber(redis.call('GET', key)) or 0\n"
+    "    local ttl = left + 1000\n"
+    "    if algorithm == 'fixed_window' then\n"
+    "      if curr < count then\n"
+    "        ok, remaining, reset = 1, count - curr - 1, left\n"
+    "      else\n"
+    "        retry, reset = left, left\n"
+    "      end\n"
+    "    else\n"
+    "      ttl = ttl + window\n"
+    "      local prev = tonumber(redis.call('GET', prefix .. int(start - window))) or 0\n"
+    "      local after = prev * left / window + curr + 1\n"
+    "      if after <= count then\n"
+    "        ok, remaining, reset = 1, math.floor(count - after), left\n"
+    "      else\n"
+    "        local room = count - 1\n"
+    "        if curr <= room then\n"
+    "          local at = elapsed + 1\n"
+    "          if prev > 0 then at = math.ceil(window - (room - curr) * window / prev) end\n"
+    "          if at <= elapsed then at = elapsed + 1 end\n"
+    "          retry = at - elapsed\n"
+    "        else\n"
+    "          local at = math.ceil(window - room * window / curr)\n"
+    "          if at < 0 then at = 0 end\n"
+    "          retry = window - elapsed + at\n"
+    "        end\n"
+    "        reset = retry\n"
+    "      end\n"
+    "    end\n"
+    "    if ok == 1 then writes[#writes + 1] = {'INCR', key, int(ttl)} end\n"
+    "  end\n"
+    "  if ok == 0 then out[1] = 0 end\n"
+    "  out[#out + 1] = ok\n"
+    "  out[#out + 1] = remaining\n"
+    "  out[#out + 1] = reset\n"
+    "  out[#out + 1] = retry\n"
+    "end\n"
+    "if out[1] == 1 then\n"
+    "  for _, w in ipairs(writes) do\n"
+    "    if w[1] == 'SET' then\n"
+    "      redis.call('SET', w[2], w[3], 'PX', w[4])\n"
+    "    elseif redis.call('INCR', w[2]) == 1 then\n"
+    "      redis.call('PEXPIRE', w[2], w[3])\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+static void add(rl_redis_args_t *a, const char *s, size_t len)
+{
+    a->argv[a->argc] = s;
+    a->lens[a->argc] = len;
+    a->argc++;
+}
+
+static void add_number(rl_redis_args_t *a, long long v)
+{
+    char *slot = a->numbers[a->argc];
+    int n = snprintf(slot, sizeof a->numbers[0], "%lld", v);
+    add(a, slot, (size_t)n);
+}
+
+void rl_redis_args(const rl_conf_t *c, const char *prefix, rl_redis_args_t *a)
+{
+    static const char *const names[] = {"fixed_window", "sliding_window", "token_bucket"};
+    a->argc = 0;
+    add(a, prefix, strlen(prefix));
+    add(a, names[c->algorithm], strlen(names[c->algorithm]));
+    add_number(a, c->n_limits);
+    for (int i = 0; i < c->n_limits; i++) {
+        const rl_limit_t *l = &c->limits[i];
+        add_number(a, l->count);
+        add_number(a, l->window_ms);
+        add_number(a, l->interval_us);
+        add_number(a, l->burst);
+    }
+}
+
+int rl_redis_parse(const sl_reply_t *reply, int n, rl_verdict_t *out, char *why, size_t whylen)
+{
+    if (!reply) {
+        snprintf(why, whylen, "no reply");
+        return -1;
+    }
+    if (reply->type == SL_REPLY_ERROR) {
+        snprintf(why, whylen, "%.*s", (int)(reply->len > 200 ? 200 : reply->len),
+                 reply->str ? reply->str : "");
+        return -1;
+    }
+    if (reply->type != SL_REPLY_ARRAY || reply->elements != (size_t)(1 + 4 * n)) {
+        snprintf(why, whylen, "unexpected reply from the rate-limit script");
+        return -1;
+    }
+    for (size_t i = 0; i < reply->elements; i++) {
+        const sl_reply_t *e = reply->element[i];
+        if (!e || e->type != SL_REPLY_INTEGER || e->integer < 0) {
+            snprintf(why, whylen, "unexpected reply from the rate-limit script");
+            return -1;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        sl_reply_t *const *e = reply->element + 1 + 4 * i;
+        out[i].allowed = e[0]->integer == 1;
+        out[i].remaining = e[1]->integer;
+        out[i].reset_ms = e[2]->integer;
+        out[i].retry_ms = e[3]->integer;
+    }
+    return reply->element[0]->integer == 1;
+}
