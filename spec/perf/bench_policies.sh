@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The cost of the everyday API-gateway policies: sluice with no plugins
+# against key-auth + rate-limit (local counters) and key-auth + rate-limit
+# (Redis counters, one round trip per request), all in front of one nginx
+# origin, in the same run, reported as ratios against the no-plugin gateway.
+#
+#   spec/perf/bench_policies.sh [--duration 10s] [--connections 50] [--rounds 3]
+#
+# Targets: key-auth + local limit >= 0.90x, the Redis policy >= 0.75x.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+REPO_ROOT=$(cd "$here/../.." && pwd)
+
+duration=10s
+connections=50
+rounds=3
+while (($#)); do
+    case "$1" in
+    --duration) duration=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "unknown option: $1" >&2; exit 2 ;;
+    esac
+done
+
+SLUICE_BIN=${SLUICE_BIN:-$REPO_ROOT/build/sluice}
+[ -x "$SLUICE_BIN" ] || perf_die "sluice binary not found: $SLUICE_BIN"
+command -v wrk >/dev/null || perf_die "wrk not found"
+command -v redis-server >/dev/null || perf_die "redis-server not found"
+
+perf_init
+CPU_PROXY=$PERF_CPU_FIRST
+CPU_LOAD=$PERF_CPU_SECOND
+body=$(printf 'sluice-policy-bench-%.0s' {1..12})
+perf_free_port; origin_port=$PERF_PORT
+perf_nginx_start origin "$CPU_LOAD" "$origin_port" "$(perf_nginx_origin_block "$origin_port" "$body")"
+perf_check_proxy origin "$origin_port" "$body"
+
+perf_free_port; redis_port=$PERF_PORT
+perf_spawn redis "$CPU_LOAD" redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$PERF_TMP"
+perf_wait_listening "$PERF_LAST_PID" "$redis_port" redis 10
+
+variants=(none local redis)
+declare -A port_of=() rps_of=() p99_of=()
+for v in "${variants[@]}"; do
+    perf_free_port; port_of[$v]=$PERF_PORT
+    plugins=""
+    if [ "$v" != none ]; then
+        plugins="    plugins:
+      - key-auth: {}
+      - rate-limit: {limits: [{count: 1000000000, window: 1h}], policy: $v, key: [consumer]}"
+    fi
+    conf="$PERF_TMP/sluice-$v.yaml"
+    cat >"$conf" <<YAML
+listen: 127.0.0.1:${port_of[$v]}
+workers: 1
+log: {access: off}
+redis: {url: "redis://127.0.0.1:$redis_port"}
+consumers:
+  - {name: bench, credentials: {key-auth: [{key: bench-key-0123456789}]}}
+upstreams:
+  origin: {targets: [http://127.0.0.1:$origin_port]}
+routes:
+  - name: all
+    match: {paths: ["/*"]}
+    upstream: origin
+$plugins
+YAML
+    perf_spawn "sluice-$v" "$CPU_PROXY" "$SLUICE_BIN" -c "$conf"
+    perf_wait_listening "$PERF_LAST_PID" "${port_of[$v]}" "sluice-$v" 10
+done
+
+# wrk sends the API key on every request through a tiny Lua script.
+cat >"$PERF_TMP/key.lua" <<'LUA'
+wrk.headers["X-Api-Key"] = "bench-key-0123456789"
+LUA
+
+printf 'sluice policy cost: wrk -t1 -c%s -d%s, %s round(s), one worker each\n\n' "$connections" "$duration" "$rounds"
+run_wrk() { # cpu url duration out
+    # shellcheck disable=SC2046  # the pinning prefix is meant to split
+    $(perf_pin "$1") wrk -t1 -c"$connections" -d"$3" --latency -s "$PERF_TMP/key.lua" "$2" >"$4" 2>&1
+}
+for v in "${variants[@]}"; do
+    run_wrk "$CPU_LOAD" "http://127.0.0.1:${port_of[$v]}/" 2s "$PERF_TMP/warm-$v.txt" || perf_die "warm-up of $v failed"
+done
+for ((round = 1; round <= rounds; round++)); do
+    for v in "${variants[@]}"; do
+        out="$PERF_TMP/round$round-$v.txt"
+        run_wrk "$CPU_LOAD" "http://127.0.0.1:${port_of[$v]}/" "$duration" "$out" || perf_die "measuring $v failed"
+        read -r rps _p50 p99 errors _ < <(perf_wrk_parse "$out")
+        ((errors == 0)) || perf_die "$v had $errors non-2xx or socket errors in round $round"
+        rps_of[$v]+="$rps "
+        p99_of[$v]+="$p99 "
+        printf '  round %d %-6s %10.1f req/s  p99 %7.3f ms\n' "$round" "$v" "$rps" "$p99"
+    done
+done
+
+# shellcheck disable=SC2086
+base=$(perf_median ${rps_of[none]})
+printf '\nmedian of %d rounds (throughput relative to no plugins):\n' "$rounds"
+for v in "${variants[@]}"; do
+    # shellcheck disable=SC2086
+    rps=$(perf_median ${rps_of[$v]})
+    # shellcheck disable=SC2086
+    p99=$(perf_median ${p99_of[$v]})
+    ratio=$(perf_ratio "$rps" "$base")
+    case $v in
+    none) label="no plugins"; target="" ;;
+    local) label="key-auth + rate-limit local"; target="target >= 0.90x  $(perf_verdict "$ratio" ">=" 0.90)" ;;
+    redis) label="key-auth + rate-limit redis"; target="target >= 0.75x  $(perf_verdict "$ratio" ">=" 0.75)" ;;
+    esac
+    printf '  %-28s %10.1f req/s  p99 %7.3f ms  %6.3fx  %s\n' "$label" "$rps" "$p99" "$ratio" "$target"
+done
