@@ -8,46 +8,9 @@
 #include <string.h>
 
 #include "balancer.h"
+#include "check.h"
 #include "health.h"
 #include "retry.h"
-
-static int passed, failed;
-
-#define CHECK_INT(expected, actual)                                                       \
-    do {                                                                                  \
-        long long e_ = (long long)(expected), a_ = (long long)(actual);                   \
-        if (e_ == a_) {                                                                   \
-            passed++;                                                                     \
-        } else {                                                                          \
-            failed++;                                                                     \
-            fprintf(stderr, "%s:%d: %s: expected %lld, got %lld\n", __FILE__, __LINE__,   \
-                    #actual, e_, a_);                                                     \
-        }                                                                                 \
-    } while (0)
-
-#define CHECK_U64(expected, actual)                                                       \
-    do {                                                                                  \
-        unsigned long long e_ = (expected), a_ = (actual);                                \
-        if (e_ == a_) {                                                                   \
-            passed++;                                                                     \
-        } else {                                                                          \
-            failed++;                                                                     \
-            fprintf(stderr, "%s:%d: %s: expected 0x%016llx, got 0x%016llx\n", __FILE__,   \
-                    __LINE__, #actual, e_, a_);                                           \
-        }                                                                                 \
-    } while (0)
-
-#define CHECK_STR(expected, actual)                                                       \
-    do {                                                                                  \
-        const char *e_ = (expected), *a_ = (actual);                                      \
-        if (strcmp(e_, a_) == 0) {                                                        \
-            passed++;                                                                     \
-        } else {                                                                          \
-            failed++;                                                                     \
-            fprintf(stderr, "%s:%d: %s: expected \"%s\", got \"%s\"\n", __FILE__,         \
-                    __LINE__, #actual, e_, a_);                                           \
-        }                                                                                 \
-    } while (0)
 
 #define MAX_T 8
 
@@ -850,6 +813,5 @@ int main(void)
     test_backoff_bounds();
     test_retry_budget();
     test_retry_status_allowed();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_summary();
 }

@@ -4,50 +4,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "config.h"
-
-static int passed, failed;
-
-static void check_true(bool ok, const char *what, const char *file, int line)
-{
-    if (ok) {
-        passed++;
-        return;
-    }
-    failed++;
-    fprintf(stderr, "%s:%d: expected true: %s\n", file, line, what);
-}
-
-static void check_int(long long want, long long got, const char *what, const char *file, int line)
-{
-    if (want == got) {
-        passed++;
-        return;
-    }
-    failed++;
-    fprintf(stderr, "%s:%d: %s: expected %lld, got %lld\n", file, line, what, want, got);
-}
-
-static void check_str(const char *want, const char *got, const char *what, const char *file, int line)
-{
-    if ((!want && !got) || (want && got && strcmp(want, got) == 0)) {
-        passed++;
-        return;
-    }
-    failed++;
-    fprintf(stderr, "%s:%d: %s: expected \"%s\", got \"%s\"\n", file, line, what, want ? want : "(null)",
-            got ? got : "(null)");
-}
-
-#define CHECK(cond) check_true((cond), #cond, __FILE__, __LINE__)
-#define CHECK_INT(want, got) check_int((long long)(want), (long long)(got), #got, __FILE__, __LINE__)
-#define CHECK_STR(want, got) check_str((want), (got), #got, __FILE__, __LINE__)
 
 /* Compact, key-sorted JSON so that a whole plugin config is one exact string. */
 static void check_json(const char *want, const json_t *got, const char *what, const char *file, int line)
 {
     char *text = got ? json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
-    check_str(want, text, what, file, line);
+    check_str(file, line, what, want, text);
     free(text);
 }
 #define CHECK_JSON(want, got) check_json((want), (got), #got, __FILE__, __LINE__)
@@ -62,8 +26,8 @@ static sl_config_t *load_ok_at(const char *yaml, const char *file, int line)
 {
     sl_errors_t errs = {0};
     sl_config_t *cfg = sl_config_load_string("t.yaml", yaml, &errs);
-    check_true(cfg != NULL, "config loads", file, line);
-    check_int(0, errs.n, "number of errors", file, line);
+    check_true(file, line, "config loads", cfg != NULL);
+    check_int(file, line, "number of errors", 0, errs.n);
     if (!cfg || errs.n)
         print_errors(&errs);
     sl_errors_free(&errs);
@@ -76,14 +40,14 @@ static void expect_errors(const char *file, int line, const char *yaml, const ch
 {
     sl_errors_t errs = {0};
     sl_config_t *cfg = sl_config_load_string("t.yaml", yaml, &errs);
-    check_true(cfg == NULL, "config is rejected", file, line);
+    check_true(file, line, "config is rejected", cfg == NULL);
     sl_config_unref(cfg);
     int n_want = 0;
     while (want[n_want])
         n_want++;
-    check_int(n_want, errs.n, "number of errors", file, line);
+    check_int(file, line, "number of errors", n_want, errs.n);
     for (int i = 0; i < n_want && i < errs.n; i++)
-        check_str(want[i], errs.items[i], "error message", file, line);
+        check_str(file, line, "error message", want[i], errs.items[i]);
     if (n_want != errs.n)
         print_errors(&errs);
     sl_errors_free(&errs);
@@ -98,7 +62,7 @@ static char *temp_file(const char *content)
 {
     char *path = strdup("/tmp/sluice_test_config_XXXXXX");
     int fd = mkstemp(path);
-    CHECK(fd >= 0);
+    CHECK_TRUE(fd >= 0);
     CHECK_INT((long long)strlen(content), write(fd, content, strlen(content)));
     close(fd);
     return path;
@@ -156,7 +120,7 @@ static void test_full_example(void)
     char *path = example_path();
     sl_errors_t errs = {0};
     sl_config_t *c = sl_config_load(path, &errs);
-    CHECK(c != NULL);
+    CHECK_TRUE(c != NULL);
     CHECK_INT(0, errs.n);
     print_errors(&errs);
     sl_errors_free(&errs);
@@ -305,7 +269,7 @@ static void test_full_example(void)
     CHECK_STR("x-version", r->headers[1].name);
     CHECK_STR("^v[0-9]+$", r->headers[1].value);
     CHECK_INT(true, r->headers[1].is_regex);
-    CHECK(r->upstream == &c->upstreams[0]);
+    CHECK_TRUE(r->upstream == &c->upstreams[0]);
     CHECK_INT(2, r->n_plugins);
     CHECK_STR("key-auth", r->plugins[0].name);
     CHECK_JSON("{\"header\":\"X-Api-Key\"}", r->plugins[0].conf);
@@ -331,7 +295,7 @@ static void test_full_example(void)
     CHECK_STR("legacy", r->name);
     CHECK_INT(1, r->index);
     CHECK_INT(line_in_file(path, "- name: legacy"), r->line);
-    CHECK(r->upstream == &c->upstreams[2]);
+    CHECK_TRUE(r->upstream == &c->upstreams[2]);
     CHECK_INT(1, r->n_paths);
     CHECK_INT(SL_PATH_PREFIX, r->paths[0].kind);
     CHECK_STR("/legacy/", r->paths[0].value);
@@ -342,7 +306,7 @@ static void test_full_example(void)
     r = &c->routes[2];
     CHECK_STR("status", r->name);
     CHECK_INT(line_in_file(path, "- name: status"), r->line);
-    CHECK(r->upstream == NULL);
+    CHECK_TRUE(r->upstream == NULL);
     CHECK_INT(SL_M_GET | SL_M_HEAD, r->methods);
     CHECK_INT(SL_PATH_EXACT, r->paths[0].kind);
     CHECK_STR("/status", r->paths[0].value);
@@ -399,7 +363,7 @@ static void test_defaults(void)
 
     CHECK_INT(1, c->n_upstreams);
     sl_upstream_t *u = r->upstream;
-    CHECK(u == &c->upstreams[0]);
+    CHECK_TRUE(u == &c->upstreams[0]);
     CHECK_STR("route:r", u->name);
     CHECK_INT(true, u->inline_url);
     CHECK_INT(SL_BALANCE_ROUND_ROBIN, u->balance);
@@ -453,12 +417,12 @@ static void test_ref_unref(void)
     sl_config_t *c = LOAD_OK(LISTEN ROUTE);
     if (!c)
         return;
-    CHECK(sl_config_ref(c) == c);
+    CHECK_TRUE(sl_config_ref(c) == c);
     CHECK_INT(2, atomic_load(&c->refs));
     sl_config_unref(c);
     CHECK_INT(1, atomic_load(&c->refs));
     sl_config_unref(c);  /* frees: valgrind and ASan check nothing is left */
-    CHECK(sl_config_ref(NULL) == NULL);
+    CHECK_TRUE(sl_config_ref(NULL) == NULL);
     sl_config_unref(NULL);
 }
 
@@ -853,7 +817,7 @@ static void test_upstream_variants(void)
         CHECK_INT(0, b->keepalive_max_idle);
         CHECK_INT(0, b->max_fails);
         CHECK_INT(SL_HASH_IP, c->upstreams[2].hash_on);
-        CHECK(c->routes[0].upstream == a);
+        CHECK_TRUE(c->routes[0].upstream == a);
     }
     sl_config_unref(c);
 }
@@ -927,9 +891,9 @@ static void test_inline_upstreams(void)
         CHECK_STR("route:c", cc->name);
         CHECK_INT(2, cc->index);
         CHECK_STR("[::1]:9001", cc->targets[0].name);
-        CHECK(c->routes[0].upstream == a);
-        CHECK(c->routes[1].upstream == &c->upstreams[0]);
-        CHECK(c->routes[2].upstream == cc);
+        CHECK_TRUE(c->routes[0].upstream == a);
+        CHECK_TRUE(c->routes[1].upstream == &c->upstreams[0]);
+        CHECK_TRUE(c->routes[2].upstream == cc);
     }
     sl_config_unref(c);
     EXPECT_ERRORS(LISTEN "routes:\n  - {name: a, upstream: \"http://h/v1\"}\n  - {name: b, upstream: nope}\n"
@@ -1066,9 +1030,9 @@ static void test_aliases(void)
     }
     sl_errors_t errs = {0};
     sl_config_t *bomb = sl_config_load_string("t.yaml", laughs, &errs);
-    CHECK(bomb == NULL);
+    CHECK_TRUE(bomb == NULL);
     CHECK_INT(1, errs.n);
-    CHECK(errs.n == 1 && strstr(errs.items[0], ": aliases expand to too many nodes") != NULL);
+    CHECK_TRUE(errs.n == 1 && strstr(errs.items[0], ": aliases expand to too many nodes") != NULL);
     sl_errors_free(&errs);
     free(laughs);
 }
@@ -1118,19 +1082,19 @@ static void test_many_errors_at_once(void)
 static void test_load_file_errors(void)
 {
     sl_errors_t errs = {0};
-    CHECK(sl_config_load("/nonexistent/sluice.yaml", &errs) == NULL);
+    CHECK_TRUE(sl_config_load("/nonexistent/sluice.yaml", &errs) == NULL);
     CHECK_INT(1, errs.n);
     if (errs.n == 1)
         CHECK_STR("/nonexistent/sluice.yaml: cannot read: No such file or directory", errs.items[0]);
     sl_errors_free(&errs);
-    CHECK(sl_config_load("/tmp", &errs) == NULL);
+    CHECK_TRUE(sl_config_load("/tmp", &errs) == NULL);
     CHECK_INT(1, errs.n);
     if (errs.n == 1)
         CHECK_STR("/tmp: cannot read: Is a directory", errs.items[0]);
     sl_errors_free(&errs);
 
     char *path = temp_file(LISTEN "routes: 5\n");
-    CHECK(sl_config_load(path, &errs) == NULL);
+    CHECK_TRUE(sl_config_load(path, &errs) == NULL);
     CHECK_INT(1, errs.n);
     char *want;
     if (asprintf(&want, "%s:2: routes: expected a list, got a string", path) < 0)
@@ -1144,13 +1108,13 @@ static void test_load_file_errors(void)
 
     /* errors accumulate: a caller may collect from several loads */
     sl_errors_add(&errs, "first %d", 1);
-    CHECK(sl_config_load_string("t.yaml", "listen: 1\n", &errs) == NULL);
+    CHECK_TRUE(sl_config_load_string("t.yaml", "listen: 1\n", &errs) == NULL);
     CHECK_INT(2, errs.n);
     CHECK_STR("first 1", errs.items[0]);
     CHECK_STR("t.yaml:1: routes: missing required key", errs.items[1]);
     sl_errors_free(&errs);
     CHECK_INT(0, errs.n);
-    CHECK(errs.items == NULL);
+    CHECK_TRUE(errs.items == NULL);
     sl_errors_free(&errs);
 }
 
@@ -1183,6 +1147,5 @@ int main(void)
     test_deep_nesting();
     test_many_errors_at_once();
     test_load_file_errors();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

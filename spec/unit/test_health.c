@@ -5,21 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "health.h"
-
-static int passed, failed;
-
-#define CHECK_INT(expected, actual)                                                       \
-    do {                                                                                  \
-        long long e_ = (long long)(expected), a_ = (long long)(actual);                   \
-        if (e_ == a_) {                                                                   \
-            passed++;                                                                     \
-        } else {                                                                          \
-            failed++;                                                                     \
-            fprintf(stderr, "%s:%d: %s: expected %lld, got %lld\n", __FILE__, __LINE__,   \
-                    #actual, e_, a_);                                                     \
-        }                                                                                 \
-    } while (0)
 
 #define MAX_T 8
 
@@ -441,6 +428,5 @@ int main(void)
     test_bad_input();
     test_one_trial_among_racing_workers();
     test_concurrent_failures_open_once();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_summary();
 }

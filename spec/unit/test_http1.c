@@ -5,41 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "http1.h"
-
-static int passed, failed;
-static const char *current_case = "";
-
-static void check_int(const char *file, int line, const char *what, long long expected, long long actual)
-{
-    if (expected == actual) {
-        passed++;
-        return;
-    }
-    failed++;
-    fprintf(stderr, "%s:%d: [%s] %s: expected %lld, got %lld\n", file, line, current_case, what, expected, actual);
-}
-
-/* expected NULL means "the pointer must be NULL". */
-static void check_mem(const char *file, int line, const char *what, const char *expected, const char *ptr,
-                      size_t len)
-{
-    bool ok;
-    if (!expected)
-        ok = ptr == NULL;
-    else
-        ok = ptr != NULL && len == strlen(expected) && memcmp(ptr, expected, len) == 0;
-    if (ok) {
-        passed++;
-        return;
-    }
-    failed++;
-    fprintf(stderr, "%s:%d: [%s] %s: expected \"%s\", got \"%.*s\"%s\n", file, line, current_case, what,
-            expected ? expected : "(null)", ptr ? (int)len : 6, ptr ? ptr : "(null)", ptr ? "" : " pointer");
-}
-
-#define CHECK(exp, act) check_int(__FILE__, __LINE__, #act, (long long)(exp), (long long)(act))
-#define CHECK_MEM(exp, ptr, len) check_mem(__FILE__, __LINE__, #ptr, (exp), (ptr), (len))
 
 static char *exact_copy(const char *s, size_t n)
 {
@@ -1152,6 +1119,5 @@ int main(void)
     test_chunked_random_splits();
     test_chunked_errors();
     test_chunked_limits();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

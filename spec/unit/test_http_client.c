@@ -21,43 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "clock.h"
 #include "http_client.h"
 #include "pool.h"
-
-/* ---- checks ------------------------------------------------------------------ */
-
-static int passed, failed;
-static const char *current_case = "";
-
-static void check_int(const char *file, int line, const char *what, long long expected, long long actual)
-{
-    if (expected == actual) {
-        passed++;
-        return;
-    }
-    failed++;
-    fprintf(stderr, "%s:%d: [%.60s] %s: expected %lld, got %lld\n", file, line, current_case, what, expected, actual);
-}
-
-/* expected NULL means "the pointer must be NULL". */
-static void check_mem(const char *file, int line, const char *what, const char *expected, const char *ptr,
-                      size_t len)
-{
-    bool ok = expected ? ptr != NULL && len == strlen(expected) && memcmp(ptr, expected, len) == 0 : ptr == NULL;
-    if (ok) {
-        passed++;
-        return;
-    }
-    failed++;
-    fprintf(stderr, "%s:%d: [%.60s] %s: expected \"%s\", got \"%.*s\"%s\n", file, line, current_case, what,
-            expected ? expected : "(null)", ptr ? (int)(len > 400 ? 400 : len) : 6, ptr ? ptr : "(null)",
-            ptr ? "" : " pointer");
-}
-
-#define CHECK(exp, act) check_int(__FILE__, __LINE__, #act, (long long)(exp), (long long)(act))
-#define CHECK_MEM(exp, ptr, len) check_mem(__FILE__, __LINE__, #ptr, (exp), (ptr), (len))
-#define CHECK_STR(exp, str) check_mem(__FILE__, __LINE__, #str, (exp), (str), (str) ? strlen(str) : 0)
 
 static void die(const char *what)
 {
@@ -2137,8 +2104,7 @@ static void test_tls(void)
 {
     if (!make_certs()) {
         current_case = "TLS";
-        fprintf(stderr, "cannot make test certificates with the openssl CLI\n");
-        failed++;
+        CHECK_FAIL("cannot make test certificates with the openssl CLI");
         return;
     }
     SSL_CTX *sctx = server_tls_ctx();
@@ -2334,6 +2300,5 @@ int main(void)
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", tmpdir);
 
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

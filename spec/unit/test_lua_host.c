@@ -10,32 +10,8 @@
 
 #include <jansson.h>
 
+#include "check.h"
 #include "lua_host.h"
-
-static int passed, failed;
-
-#define CHECK_INT(expected, actual)                                                          \
-    do {                                                                                     \
-        long long e_ = (long long)(expected), a_ = (long long)(actual);                      \
-        if (e_ == a_) {                                                                      \
-            passed++;                                                                        \
-        } else {                                                                             \
-            failed++;                                                                        \
-            fprintf(stderr, "%s:%d: expected %lld, got %lld\n", __FILE__, __LINE__, e_, a_); \
-        }                                                                                    \
-    } while (0)
-
-#define CHECK_STR(expected, actual)                                                        \
-    do {                                                                                   \
-        const char *e_ = (expected), *a_ = (actual);                                       \
-        if (e_ && a_ && strcmp(e_, a_) == 0) {                                             \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            fprintf(stderr, "%s:%d: expected \"%s\", got \"%s\"\n", __FILE__, __LINE__,    \
-                    e_ ? e_ : "(null)", a_ ? a_ : "(null)");                               \
-        }                                                                                  \
-    } while (0)
 
 /* ================================================================ fake host */
 
@@ -614,15 +590,11 @@ static void host_up(size_t mem_limit)
 /* A leak check on the Lua side: nothing per-request may stay behind. */
 static void check_no_request_data(int line)
 {
-    sl_lua_stats_t s;
-    if (sl_lua_host_stats(0, &s) != 0 || s.requests != 0 || s.suspended != 0 ||
-        s.registry_items != 0) {
-        failed++;
-        fprintf(stderr, "%s:%d: request data left: requests=%d suspended=%d registry=%d\n",
-                __FILE__, line, s.requests, s.suspended, s.registry_items);
-    } else {
-        passed++;
-    }
+    sl_lua_stats_t s = {0};
+    int rc = sl_lua_host_stats(0, &s);
+    check_report(__FILE__, line, rc == 0 && s.requests == 0 && s.suspended == 0 && s.registry_items == 0,
+                 "request data left: rc=%d requests=%d suspended=%d registry=%d", rc, s.requests,
+                 s.suspended, s.registry_items);
 }
 
 /* ================================================================ tests */
@@ -1712,6 +1684,5 @@ int main(void)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

@@ -9,32 +9,8 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "check.h"
 #include "lua_json.h"
-
-static int passed, failed;
-
-#define CHECK_STR(expected, actual)                                                        \
-    do {                                                                                   \
-        const char *e_ = (expected), *a_ = (actual);                                       \
-        if (e_ != NULL && a_ != NULL && strcmp(e_, a_) == 0) {                             \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            fprintf(stderr, "%s:%d: expected \"%s\", got \"%s\"\n", __FILE__, __LINE__,    \
-                    e_ ? e_ : "(null)", a_ ? a_ : "(null)");                               \
-        }                                                                                  \
-    } while (0)
-
-#define CHECK_INT(expected, actual)                                                        \
-    do {                                                                                   \
-        long long e_ = (long long)(expected), a_ = (long long)(actual);                    \
-        if (e_ == a_) {                                                                    \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            fprintf(stderr, "%s:%d: expected %lld, got %lld\n", __FILE__, __LINE__, e_, a_); \
-        }                                                                                  \
-    } while (0)
 
 /* ------------------------------------------------------------- helpers */
 
@@ -586,7 +562,7 @@ static void test_c_api(void)
     lua_pop(L, 1);
 
     /* Lightuserdata other than json.null. */
-    lua_pushlightuserdata(L, &passed);
+    lua_pushlightuserdata(L, result);
     CHECK_INT(1, sl_lua_to_json(L, -1, err, sizeof err) == NULL);
     CHECK_STR("cannot encode a lightuserdata other than json.null", err);
     lua_pop(L, 1);
@@ -625,7 +601,7 @@ static void test_second_open(void)
     int top = lua_gettop(L);
     const char *code = "return json.empty_array == (...)";
     if (luaL_loadstring(L, code) != 0) {
-        failed++;
+        CHECK_FAIL("cannot load \"%s\": %s", code, lua_tostring(L, -1));
         return;
     }
     lua_pushvalue(L, top);
@@ -649,6 +625,5 @@ int main(void)
     test_c_api();
     test_second_open();
     lua_close(L);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return check_summary();
 }

@@ -6,32 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "plugin_schema.h"
-
-static int passed, failed;
-
-#define CHECK_STR(expected, actual)                                                        \
-    do {                                                                                   \
-        const char *e_ = (expected), *a_ = (actual);                                       \
-        if (e_ != NULL && a_ != NULL && strcmp(e_, a_) == 0) {                             \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            fprintf(stderr, "%s:%d: expected \"%s\", got \"%s\"\n", __FILE__, __LINE__,    \
-                    e_ ? e_ : "(null)", a_ ? a_ : "(null)");                               \
-        }                                                                                  \
-    } while (0)
-
-#define CHECK_INT(expected, actual)                                                        \
-    do {                                                                                   \
-        long long e_ = (long long)(expected), a_ = (long long)(actual);                    \
-        if (e_ == a_) {                                                                    \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            fprintf(stderr, "%s:%d: expected %lld, got %lld\n", __FILE__, __LINE__, e_, a_); \
-        }                                                                                  \
-    } while (0)
 
 /* ------------------------------------------------------------- helpers */
 
@@ -779,6 +755,5 @@ int main(void)
     test_check_nesting();
     test_check_one_of_required();
     test_parse();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_summary();
 }

@@ -8,48 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "clock.h"
 #include "redis.h"
 #include "redis_server.h"
-
-static int passed, failed;
-
-#define CHECK_INT(expected, actual)                                                              \
-    do {                                                                                         \
-        long long e_ = (long long)(expected), a_ = (long long)(actual);                          \
-        if (e_ == a_) {                                                                          \
-            passed++;                                                                            \
-        } else {                                                                                 \
-            failed++;                                                                            \
-            printf("%s:%d: %s: expected %lld, got %lld\n", __FILE__, __LINE__, #actual, e_, a_); \
-        }                                                                                        \
-    } while (0)
-
-#define CHECK_STR(expected, actual)                                                        \
-    do {                                                                                   \
-        const char *e_ = (expected), *a_ = (actual);                                       \
-        if ((!e_ && !a_) || (e_ && a_ && strcmp(e_, a_) == 0)) {                           \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            printf("%s:%d: %s: expected \"%s\", got \"%s\"\n", __FILE__, __LINE__, #actual, \
-                   e_ ? e_ : "(null)", a_ ? a_ : "(null)");                                \
-        }                                                                                  \
-    } while (0)
-
-#define CHECK_NULL(actual) CHECK_INT(1, (actual) == NULL)
-#define CHECK_NOT_NULL(actual) CHECK_INT(1, (actual) != NULL)
-#define CHECK_RANGE(lo, hi, actual)                                                             \
-    do {                                                                                        \
-        long long v_ = (long long)(actual);                                                     \
-        if (v_ >= (lo) && v_ <= (hi)) {                                                         \
-            passed++;                                                                           \
-        } else {                                                                                \
-            failed++;                                                                           \
-            printf("%s:%d: %s: expected %lld..%lld, got %lld\n", __FILE__, __LINE__, #actual, \
-                   (long long)(lo), (long long)(hi), v_);                                       \
-        }                                                                                       \
-    } while (0)
 
 /* ---- capturing the module's log ----------------------------------------------- */
 
@@ -727,8 +689,7 @@ static void test_kill_and_restart(void)
 {
     test_redis_t srv;
     if (test_redis_start(&srv, NULL) != 0) {
-        failed++;
-        printf("%s:%d: cannot start redis-server\n", __FILE__, __LINE__);
+        CHECK_FAIL("cannot start redis-server");
         return;
     }
     sl_redis_opts_t o = opts_for("127.0.0.1", srv.port);
@@ -790,8 +751,7 @@ static void test_auth(void)
     const char *extra[] = { "--requirepass", "s3cret", NULL };
     test_redis_t srv;
     if (test_redis_start(&srv, extra) != 0) {
-        failed++;
-        printf("%s:%d: cannot start redis-server\n", __FILE__, __LINE__);
+        CHECK_FAIL("cannot start redis-server");
         return;
     }
     long mark = log_mark();
@@ -995,14 +955,15 @@ static void test_host_names(void)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
+    /* stderr is the module's log while the tests run (see log_capture_start). */
+    check_output = stdout;
     base = event_base_new();
     log_capture_start();
     if (test_redis_start(&main_server, NULL) != 0) {
         log_capture_end();
-        printf("cannot start redis-server (is it installed?)\n");
-        printf("0 passed, 1 failed\n");
+        CHECK_FAIL("cannot start redis-server (is it installed?)");
         event_base_free(base);
-        return 1;
+        return check_summary();
     }
     test_bad_input();
     test_not_connected();
@@ -1023,6 +984,5 @@ int main(void)
     event_base_free(base);
     libevent_global_shutdown();
     log_capture_end();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

@@ -7,34 +7,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "check.h"
 #include "config.h"
 #include "pathnorm.h"
 #include "router.h"
-
-static int passed, failed;
-
-#define CHECK_STR(expected, actual)                                                        \
-    do {                                                                                   \
-        const char *e_ = (expected), *a_ = (actual);                                       \
-        if (e_ != NULL && a_ != NULL && strcmp(e_, a_) == 0) {                             \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            fprintf(stderr, "%s:%d: expected \"%s\", got \"%s\"\n", __FILE__, __LINE__,    \
-                    e_ ? e_ : "(null)", a_ ? a_ : "(null)");                               \
-        }                                                                                  \
-    } while (0)
-
-#define CHECK_INT(expected, actual)                                                        \
-    do {                                                                                   \
-        long long e_ = (long long)(expected), a_ = (long long)(actual);                    \
-        if (e_ == a_) {                                                                    \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            fprintf(stderr, "%s:%d: expected %lld, got %lld\n", __FILE__, __LINE__, e_, a_); \
-        }                                                                                  \
-    } while (0)
 
 /* ------------------------------------------------------------- fixtures */
 
@@ -830,6 +806,5 @@ int main(void)
     test_no_match_and_empty();
     test_config_paths_are_normalised();
     test_build_errors();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_summary();
 }

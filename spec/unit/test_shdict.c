@@ -8,43 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "shdict.h"
-
-static int passed, failed;
-
-#define CHECK_INT(expected, actual)                                                       \
-    do {                                                                                  \
-        long long e_ = (long long)(expected), a_ = (long long)(actual);                   \
-        if (e_ == a_) {                                                                   \
-            passed++;                                                                     \
-        } else {                                                                          \
-            failed++;                                                                     \
-            fprintf(stderr, "%s:%d: %s: expected %lld, got %lld\n", __FILE__, __LINE__,   \
-                    #actual, e_, a_);                                                     \
-        }                                                                                 \
-    } while (0)
-
-#define CHECK_PTR(expected, actual)                                                       \
-    do {                                                                                  \
-        const void *e_ = (expected), *a_ = (actual);                                      \
-        if (e_ == a_) {                                                                   \
-            passed++;                                                                     \
-        } else {                                                                          \
-            failed++;                                                                     \
-            fprintf(stderr, "%s:%d: %s: expected %p, got %p\n", __FILE__, __LINE__,       \
-                    #actual, e_, a_);                                                     \
-        }                                                                                 \
-    } while (0)
-
-#define CHECK_TRUE(cond)                                                                  \
-    do {                                                                                  \
-        if (cond) {                                                                       \
-            passed++;                                                                     \
-        } else {                                                                          \
-            failed++;                                                                     \
-            fprintf(stderr, "%s:%d: expected true: %s\n", __FILE__, __LINE__, #cond);     \
-        }                                                                                 \
-    } while (0)
 
 /* The value stored under key is exactly `expected`. */
 #define CHECK_VALUE(d, key, expected, now)                                                \
@@ -53,13 +18,9 @@ static int passed, failed;
         size_t l_ = 0;                                                                    \
         const char *e_ = (expected);                                                      \
         int rc_ = sl_shdict_get((d), (key), strlen(key), b_, sizeof b_, &l_, NULL, (now)); \
-        if (rc_ == 1 && l_ == strlen(e_) && memcmp(b_, e_, l_) == 0) {                    \
-            passed++;                                                                     \
-        } else {                                                                          \
-            failed++;                                                                     \
-            fprintf(stderr, "%s:%d: %s: expected \"%s\", got rc %d \"%.*s\"\n", __FILE__, \
-                    __LINE__, (key), e_, rc_, rc_ == 1 ? (int)l_ : 0, b_);                \
-        }                                                                                 \
+        bool ok_ = rc_ == 1 && l_ == strlen(e_) && memcmp(b_, e_, l_) == 0;               \
+        check_report(__FILE__, __LINE__, ok_, "%s: expected \"%s\", got rc %d \"%.*s\"",  \
+                     (key), e_, rc_, rc_ == 1 ? (int)l_ : 0, b_);                         \
     } while (0)
 
 #define CHECK_MISSING(d, key, now)                                                        \
@@ -719,6 +680,5 @@ int main(void)
     test_threads_incr();
     test_threads_mixed();
     test_registry();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_summary();
 }
