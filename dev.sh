@@ -37,10 +37,7 @@ case "${1:-}" in
   run)
     deps
     build
-    python3 examples/demo_upstream.py 9001 &
-    demo=$!
-    trap 'kill $demo 2>/dev/null' EXIT
-    build/sluice -c examples/quickstart.yaml
+    exec build/sluice -c examples/quickstart.yaml
     ;;
   test)
     deps

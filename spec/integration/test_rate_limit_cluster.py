@@ -9,6 +9,12 @@ dict (so each node admits the count on its own). After Redis comes back on the
 same port, counting resumes there: the specs poll until a request is counted
 in Redis again, which is a bounded wait, not a timing assertion.
 
+"sluice: ready" does not wait for Redis (start-up never does): each worker
+connects on its own loop afterwards, and a request it takes before its
+connection is up follows on_redis_error like any other Redis failure (counted
+locally, let through, or 503). So every spec with Redis up first waits for
+each worker's "redis <host:port>: connected" line (node() below).
+
 Windows are one hour (see away_from_window_end in test_plugin_rate_limit.py);
 counters are read straight from Redis under their documented names,
 rl:{<route>|<key parts>}:<limit index>:<window start ms> (":tat" for the token
@@ -59,8 +65,26 @@ def redis(tmp_path):
         yield r
 
 
+def wait_for(predicate, what, timeout=30.0):
+    deadline = time.monotonic() + scaled(timeout)
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def node(gateway_factory, upstream, redis, conf, workers=1):
+    """A started gateway whose every worker has its Redis connection up (each
+    worker says so once, when its first connection is ready)."""
+    gw = gateway_factory(cfg(upstream, redis, conf, workers))
+    line = "redis %s:%d: connected" % (redis.host, redis.port)
+    wait_for(lambda: gw.stderr().count(line) >= workers, "each worker to connect to Redis")
+    return gw
+
+
 def two_nodes(gateway_factory, upstream, redis, conf, workers=1):
-    return [gateway_factory(cfg(upstream, redis, conf, workers)) for _ in range(2)]
+    return [node(gateway_factory, upstream, redis, conf, workers) for _ in range(2)]
 
 
 # ---- one counter for all nodes ------------------------------------------------------------
@@ -106,9 +130,9 @@ def test_redis_headers_and_counters_have_their_documented_shape(gateway_factory,
 
 def test_refused_requests_count_in_no_limit(gateway_factory, upstream, redis):
     away_from_window_end(HOUR_MS)
-    gw = gateway_factory(cfg(upstream, redis, {"limits": [{"count": 1, "window": "1h"},
-                                                          {"count": 5, "window": "1h"}],
-                                               "algorithm": "fixed_window", "key": ["ip"]}))
+    gw = node(gateway_factory, upstream, redis, {"limits": [{"count": 1, "window": "1h"},
+                                                            {"count": 5, "window": "1h"}],
+                                                 "algorithm": "fixed_window", "key": ["ip"]})
     expect_ok(gw.get("/echo"))
     for _ in range(3):
         limited(gw.get("/echo"), "rate limit exceeded: 1 per 1h")
@@ -118,8 +142,8 @@ def test_refused_requests_count_in_no_limit(gateway_factory, upstream, redis):
 
 def test_sliding_window_reads_the_previous_window_from_redis(gateway_factory, upstream, redis):
     away_from_window_end(HOUR_MS)
-    gw = gateway_factory(cfg(upstream, redis, {"limits": [{"count": 4, "window": "1h"}],
-                                               "key": ["ip"]}))
+    gw = node(gateway_factory, upstream, redis, {"limits": [{"count": 4, "window": "1h"}],
+                                                 "key": ["ip"]})
     before = redis_now_ms(redis)
     start = before - before % HOUR_MS
     # As if 1000 requests had come in the previous hour: weighted by what is
@@ -178,15 +202,6 @@ class Load:
         for t in self.threads:
             t.join(scaled(30))
         return self.results
-
-
-def wait_for(predicate, what, timeout=30.0):
-    deadline = time.monotonic() + scaled(timeout)
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def exhaust_in_redis(gws, key, redis):

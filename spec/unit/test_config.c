@@ -239,9 +239,9 @@ static void test_full_example(void)
                c->consumers);
 
     CHECK_INT(2, c->n_plugins);
-    CHECK_STR("request-id", c->plugins[0].name);
-    CHECK_JSON("{}", c->plugins[0].conf);
-    CHECK_INT(line_in_file(path, "- request-id: {}"), c->plugins[0].line);
+    CHECK_STR("ip-restriction", c->plugins[0].name);
+    CHECK_JSON("{\"deny\":[\"192.0.2.0/24\"]}", c->plugins[0].conf);
+    CHECK_INT(line_in_file(path, "- ip-restriction:"), c->plugins[0].line);
     CHECK_STR("cors", c->plugins[1].name);
     CHECK_JSON("{\"max_age\":600,\"origins\":[\"https://app.example.com\"]}", c->plugins[1].conf);
     CHECK_INT(line_in_file(path, "- cors:"), c->plugins[1].line);
@@ -275,7 +275,7 @@ static void test_full_example(void)
     CHECK_JSON("{\"header\":\"X-Api-Key\"}", r->plugins[0].conf);
     CHECK_INT(line_in_file(path, "- key-auth:"), r->plugins[0].line);
     CHECK_STR("rate-limit", r->plugins[1].name);
-    CHECK_JSON("{\"limit\":100,\"policy\":\"local\",\"window\":\"1m\"}", r->plugins[1].conf);
+    CHECK_JSON("{\"limits\":[{\"count\":100,\"window\":\"1m\"}],\"policy\":\"local\"}", r->plugins[1].conf);
     CHECK_INT(line_in_file(path, "- rate-limit:"), r->plugins[1].line);
     CHECK_INT(8 * 1024 * 1024, r->max_body_size);
     CHECK_INT(250, r->timeouts.connect_ms);
@@ -311,7 +311,8 @@ static void test_full_example(void)
     CHECK_INT(SL_PATH_EXACT, r->paths[0].kind);
     CHECK_STR("/status", r->paths[0].value);
     CHECK_INT(1, r->n_plugins);
-    CHECK_JSON("{\"body\":\"ok\",\"status\":200}", r->plugins[0].conf);
+    CHECK_JSON("{\"models\":{\"demo\":{\"targets\":[{\"model\":\"mock-1\",\"provider\":\"mock\"}]}}}",
+               r->plugins[0].conf);
     sl_config_unref(c);
 out:
     unsetenv("SLUICE_TLS_CERT");

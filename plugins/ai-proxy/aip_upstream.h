@@ -1,0 +1,35 @@
+/* One attempt's request to one target: URL, headers and body in the
+ * provider's format (through the translation library), plus what the
+ * answer's translation will need to know. */
+#ifndef AIP_UPSTREAM_H
+#define AIP_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "aip_conf.h"
+
+typedef enum { AIP_OP_CHAT, AIP_OP_EMBED } aip_op_t;
+
+#define AIP_MAX_HEADERS 12
+
+typedef struct aip_upreq {
+    json_t *json;            /* the body as sent (the mock reads this one) */
+    char *body;
+    size_t body_len;
+    const char *url;         /* the target's; NULL for mock */
+    bool client_wants_usage; /* OpenAI wire: the client itself asked for the usage chunk */
+    char *secret;            /* the header value carrying the key; freed (and wiped) with the request */
+    const char *headers[2 * AIP_MAX_HEADERS + 1];
+} aip_upreq_t;
+
+/* 0, or -1 and a message in err when this target cannot take the request
+ * (translation refused it, or no embeddings endpoint): the caller moves on
+ * to the next target. key: index into t->keys. */
+int aip_upreq_build(aip_upreq_t *u, const aip_conf_t *c, const aip_target_t *t, int key, aip_op_t op,
+                    const json_t *req, bool stream, char *err, size_t errlen);
+void aip_upreq_free(aip_upreq_t *u);
+
+#endif
