@@ -53,6 +53,7 @@ typedef struct sl_proxy {
     bool chunked;
     bool reusable_after;      /* the upstream may keep the connection */
     sl_chunked_t ch;
+    sl_http_response_head_t *rh;
     char key[320];
 } sl_proxy_t;
 
@@ -662,7 +663,11 @@ static void px_readcb(struct bufferevent *bev, void *arg)
         size_t len = evbuffer_get_length(in);
         size_t n = len < SL_MAX_RESPONSE_HEAD ? len : SL_MAX_RESPONSE_HEAD;
         const char *buf = (const char *)evbuffer_pullup(in, (ssize_t)n);
-        sl_http_response_head_t *rh = sl_arena_alloc(&px->r->arena, sizeof *rh);
+        /* One head struct per request (it is large: 128 header slots), not
+         * one per read. */
+        if (!px->rh)
+            px->rh = sl_arena_alloc(&px->r->arena, sizeof *px->rh);
+        sl_http_response_head_t *rh = px->rh;
         size_t consumed = 0;
         sl_http_result_t res =
             rh ? sl_http_parse_response_head(buf, n, SL_MAX_RESPONSE_HEAD, rh, &consumed)
