@@ -15,6 +15,14 @@ void sl_arena_init(sl_arena_t *a) { memset(a, 0, sizeof *a); }
 
 void *sl_arena_alloc(sl_arena_t *a, size_t n)
 {
+    void *p = sl_arena_alloc_raw(a, n);
+    if (p)
+        memset(p, 0, (n + 15) & ~(size_t)15);
+    return p;
+}
+
+void *sl_arena_alloc_raw(sl_arena_t *a, size_t n)
+{
     n = (n + 15) & ~(size_t)15;
     if (!a->head || a->used + n > a->cap) {
         size_t cap = n > SL_ARENA_BLOCK ? n : SL_ARENA_BLOCK;
@@ -29,7 +37,6 @@ void *sl_arena_alloc(sl_arena_t *a, size_t n)
     }
     void *p = a->head->data + a->used;
     a->used += n;
-    memset(p, 0, n);
     return p;
 }
 

@@ -16,6 +16,8 @@ typedef struct sl_arena {
 
 void sl_arena_init(sl_arena_t *a);
 void *sl_arena_alloc(sl_arena_t *a, size_t n);      /* zeroed, 16-byte aligned; NULL on OOM */
+/* Not zeroed: for large structs the caller fills before reading. */
+void *sl_arena_alloc_raw(sl_arena_t *a, size_t n);
 char *sl_arena_strndup(sl_arena_t *a, const char *s, size_t n);
 void sl_arena_free(sl_arena_t *a);
 

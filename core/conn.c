@@ -5,6 +5,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,9 +80,15 @@ sl_conn_t *sl_conn_new(sl_worker_t *w, struct bufferevent *bev, const struct soc
 
 static sl_request_t *request_new(sl_conn_t *c)
 {
-    sl_request_t *r = calloc(1, sizeof *r);
+    /* The header array (4 KiB) is written by the parser before it is read;
+     * zeroing it for every request showed up as the top cost in callgrind. */
+    sl_request_t *r = malloc(sizeof *r);
     if (!r)
         return NULL;
+    memset(r, 0, offsetof(sl_request_t, head));
+    memset(&r->head, 0, offsetof(sl_http_request_head_t, headers));
+    size_t tail = offsetof(sl_http_request_head_t, headers) + sizeof r->head.headers;
+    memset((char *)&r->head + tail, 0, sizeof r->head - tail);
     sl_arena_init(&r->arena);
     r->conn = c;
     r->snap = sl_snapshot_ref(c->w->snap);

@@ -666,7 +666,7 @@ static void px_readcb(struct bufferevent *bev, void *arg)
         /* One head struct per request (it is large: 128 header slots), not
          * one per read. */
         if (!px->rh)
-            px->rh = sl_arena_alloc(&px->r->arena, sizeof *px->rh);
+            px->rh = sl_arena_alloc_raw(&px->r->arena, sizeof *px->rh);
         sl_http_response_head_t *rh = px->rh;
         size_t consumed = 0;
         sl_http_result_t res =

@@ -42,7 +42,6 @@ typedef struct sl_request {
     sl_arena_t arena;
     sl_snapshot_t *snap;            /* reference held until the request ends */
     const sl_route_t *route;
-    sl_http_request_head_t head;    /* pointers into head_copy */
     char *head_copy;
     size_t head_len;
     char *norm_path;                /* for matching only */
@@ -97,6 +96,10 @@ typedef struct sl_request {
     /* Set by whoever streams the body: called when the client's output
      * buffer has drained below the low watermark (backpressure release). */
     void (*on_drain)(struct sl_request *);
+
+    /* Last, and not zeroed as a whole at allocation: its header array is
+     * large and the parser fills what it uses (see request_new). */
+    sl_http_request_head_t head;    /* pointers into head_copy */
 } sl_request_t;
 
 /* header list helpers (memory from the request arena) */
