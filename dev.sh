@@ -26,6 +26,22 @@ deps() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# The client-SDK specs (spec/clients) need node >= 18 and npm: Debian's
+# packages unless a node is already there (NodeSource's bundles its own npm
+# and conflicts with Debian's npm package). Packages come from the npm
+# registry through the committed lockfile.
+node_deps() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm
+  fi
+  if [ ! spec/clients/node_modules/.package-lock.json -nt spec/clients/package-lock.json ]; then
+    npm ci --prefix spec/clients --no-audit --no-fund --loglevel=error
+  fi
+}
+
 jobs() { nproc 2>/dev/null || echo 2; }
 
 build() {
@@ -41,6 +57,7 @@ case "${1:-}" in
     ;;
   test)
     deps
+    node_deps
     cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON >/dev/null
     cmake --build build-asan -j "$(jobs)" --target sluice
     build -DSLUICE_ASAN_BIN="$PWD/build-asan/sluice" -DSLUICE_VALGRIND=ON

@@ -4,8 +4,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "aip_buf.h"
@@ -190,6 +192,25 @@ static json_t *vector(const char *text, int dims)
     return v;
 }
 
+/* encoding_format "base64" (what the openai SDKs ask for by default): the
+ * vector as little-endian float32 values, base64-encoded. */
+static json_t *vector_base64(const char *text, int dims)
+{
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)text, strlen(text), d);
+    unsigned char raw[4 * AIP_MOCK_MAX_DIMS];
+    for (int i = 0; i < dims; i++) {
+        float f = (float)(((double)d[i] - 128.0) / 128.0);
+        uint32_t bits;
+        memcpy(&bits, &f, sizeof bits);
+        for (int b = 0; b < 4; b++)
+            raw[4 * i + b] = (unsigned char)(bits >> (8 * b));
+    }
+    char out[4 * ((4 * AIP_MOCK_MAX_DIMS + 2) / 3) + 1];
+    EVP_EncodeBlock((unsigned char *)out, raw, 4 * dims);
+    return json_string(out);
+}
+
 json_t *aip_mock_embeddings(const json_t *req, const char *model, char *err, size_t errlen)
 {
     const json_t *input = json_object_get(req, "input");
@@ -222,6 +243,14 @@ json_t *aip_mock_embeddings(const json_t *req, const char *model, char *err, siz
         }
         dims = (int)json_integer_value(d);
     }
+    const json_t *fmt = json_object_get(req, "encoding_format");
+    bool b64 = json_is_string(fmt) && strcmp(json_string_value(fmt), "base64") == 0;
+    if (fmt && !json_is_null(fmt) && !b64 &&
+        !(json_is_string(fmt) && strcmp(json_string_value(fmt), "float") == 0)) {
+        snprintf(err, errlen, "encoding_format must be \"float\" or \"base64\"");
+        json_decref(texts);
+        return NULL;
+    }
     json_t *data = json_array();
     long words = 0;
     size_t i;
@@ -229,7 +258,8 @@ json_t *aip_mock_embeddings(const json_t *req, const char *model, char *err, siz
     json_array_foreach(texts, i, t) {
         words += aip_words(json_string_value(t));
         json_array_append_new(data, json_pack("{s:s,s:I,s:o}", "object", "embedding", "index", (json_int_t)i,
-                                              "embedding", vector(json_string_value(t), dims)));
+                                              "embedding", b64 ? vector_base64(json_string_value(t), dims)
+                                                                : vector(json_string_value(t), dims)));
     }
     json_decref(texts);
     return json_pack("{s:s,s:o,s:s,s:{s:I,s:I}}", "object", "list", "data", data, "model", model, "usage",
