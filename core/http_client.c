@@ -1,4 +1,5 @@
 #include "http_client.h"
+#include "netutil.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -573,6 +574,7 @@ static void connect_eventcb(struct bufferevent *bev, short events, void *arg)
 {
     sl_http_client_req_t *req = arg;
     if (events & BEV_EVENT_CONNECTED) {
+        sl_socket_nodelay(bufferevent_getfd(bev));
         if (req->url.tls)
             start_tls(req);
         else

@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "netutil.h"
 #include "pool.h"
 #include "upstream_tls.h"
 #include "worker.h"
@@ -397,6 +398,7 @@ static void send_request(sl_proxy_t *px)
     if (px->r->body)
         evbuffer_add_buffer_reference(out, px->r->body);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
+    sl_bev_write_now(bev, px->up->conf->targets[px->target].tls);
 }
 
 static int open_connection(sl_proxy_t *px, const sl_target_t *t)
@@ -696,6 +698,7 @@ static void px_eventcb(struct bufferevent *bev, short events, void *arg)
     sl_proxy_t *px = arg;
     if (px->state == PX_CONNECTING) {
         if (events & BEV_EVENT_CONNECTED) {
+            sl_socket_nodelay(bufferevent_getfd(bev));
             send_request(px);
             return;
         }
