@@ -343,6 +343,26 @@ static void *h_worker_data(sl_req_t *r, void *instance)
     return NULL;
 }
 
+typedef struct sl_plugin_slot {
+    void *instance;
+    void *value;
+    struct sl_plugin_slot *next;
+} sl_plugin_slot_t;
+
+/* A request meets a handful of plugins: a list in the arena is enough. */
+static void **h_req_slot(sl_req_t *r, void *instance)
+{
+    sl_plugin_slot_t *s = REQ(r)->plugin_slots;
+    while (s && s->instance != instance)
+        s = s->next;
+    if (!s && (s = sl_arena_alloc(&REQ(r)->arena, sizeof *s))) {
+        s->instance = instance;
+        s->next = REQ(r)->plugin_slots;
+        REQ(r)->plugin_slots = s;
+    }
+    return s ? &s->value : NULL;
+}
+
 static int h_req_cleanup(sl_req_t *r, void (*fn)(void *arg), void *arg)
 {
     sl_cleanup_t *c = sl_arena_alloc(&REQ(r)->arena, sizeof *c);
@@ -864,6 +884,7 @@ static const sl_host_t host_table = {
     .ctx_get = h_ctx_get,
     .worker_data = h_worker_data,
     .req_cleanup = h_req_cleanup,
+    .req_slot = h_req_slot,
     .resume = h_resume,
     .sleep = h_sleep,
     .http_call = h_http_call,

@@ -90,6 +90,7 @@ typedef struct sl_request {
     sl_hdrs_t up_headers;           /* value NULL = remove */
     sl_hdrs_t ctx;                  /* host->ctx_set / ctx_get */
     struct sl_cleanup *cleanups;
+    struct sl_plugin_slot *plugin_slots;   /* host->req_slot */
     struct sl_async *pending;       /* in-flight plugin I/O, cancelled if the client leaves */
 
     struct sl_proxy *proxy;

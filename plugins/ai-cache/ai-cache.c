@@ -7,9 +7,8 @@
  * what the client gets and log stores it once the answer is known to be a
  * complete 200, so a failed or cut answer is never replayed.
  *
- * The SDK has no per-request slot for a plugin, so the request's state is
- * found again in later phases through ai-prompt-template's request_slots
- * (a per-worker table keyed by the request handle). */
+ * The request's state is found again in later phases through
+ * host->req_slot. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +17,6 @@
 
 #include "cache_answer.h"
 #include "cache_key.h"
-#include "request_slots.h"
 #include "sluice/host.h"
 #include "sluice/plugin.h"
 
@@ -46,8 +44,6 @@ typedef enum { BODY_UNKNOWN, BODY_JSON, BODY_SSE, BODY_SKIP } body_kind_t;
 
 /* Per request, in request memory. */
 typedef struct req_state {
-    request_slot_t slot;      /* first: the slot is the state */
-    request_slots_t *slots;
     const conf_t *c;
     char key[sizeof REDIS_PREFIX + ACACHE_KEY_HEX];
     acache_request_t req;
@@ -107,44 +103,25 @@ static void *configure(const sl_json_t *conf, char *err, size_t errlen)
 
 static void unconfigure(void *instance) { free(instance); }
 
-static void *worker_init(void *instance, int worker_id)
-{
-    (void)instance;
-    (void)worker_id;
-    return calloc(1, sizeof(request_slots_t));
-}
-
-static void worker_fini(void *instance, void *worker_data)
-{
-    (void)instance;
-    free(worker_data);
-}
-
 static void state_release(void *arg)
 {
     req_state_t *st = arg;
-    request_slots_remove(st->slots, &st->slot);
     free(st->body);
 }
 
 static req_state_t *state_of(void *instance, sl_req_t *r)
 {
-    request_slots_t *slots = host->worker_data(r, instance);
-    return slots ? (req_state_t *)request_slots_find(slots, r) : NULL;
+    void **slot = host->req_slot(r, instance);
+    return slot ? *slot : NULL;
 }
 
 static req_state_t *state_new(void *instance, sl_req_t *r)
 {
-    request_slots_t *slots = host->worker_data(r, instance);
-    req_state_t *st = slots ? host->req_alloc(r, sizeof *st) : NULL;
-    if (!st)
+    void **slot = host->req_slot(r, instance);
+    req_state_t *st = slot ? host->req_alloc(r, sizeof *st) : NULL;
+    if (!st || host->req_cleanup(r, state_release, st) != 0)
         return NULL;
-    st->slots = slots;
-    request_slots_add(slots, &st->slot, r);
-    if (host->req_cleanup(r, state_release, st) != 0) {
-        request_slots_remove(slots, &st->slot);
-        return NULL;
-    }
+    *slot = st;
     return st;
 }
 
@@ -420,8 +397,6 @@ static const sl_plugin_desc_t desc = {
     .init = init,
     .configure = configure,
     .unconfigure = unconfigure,
-    .worker_init = worker_init,
-    .worker_fini = worker_fini,
     .access = access_phase,
     .body_filter = body_filter,
     .log = log_phase,

@@ -6,9 +6,9 @@
  * {"text", "model", "usage"}.
  *
  * Runs in access, so auth plugins listed earlier judge the request first.
- * The response side (the version header, the simple output) needs to find
- * the request's state again in header_filter and body_filter: see
- * request_slots.h. */
+ * The response side (the version header, the simple output) finds the
+ * request's state again in header_filter and body_filter through
+ * host->req_slot. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +18,6 @@
 #include <jansson.h>
 
 #include "chat_json.h"
-#include "request_slots.h"
 #include "response_shape.h"
 #include "sluice/host.h"
 #include "sluice/plugin.h"
@@ -32,8 +31,6 @@
 static const sl_host_t *host;
 
 typedef struct req_state {
-    request_slot_t slot;          /* first: the slot is the state */
-    request_slots_t *slots;
     const tpl_version_t *version;
     bool simple;
     bool shaping;                 /* header_filter chose to reshape this answer */
@@ -67,44 +64,25 @@ static void *configure(const sl_json_t *conf, char *err, size_t errlen)
 
 static void unconfigure(void *instance) { tpl_conf_free(instance); }
 
-static void *worker_init(void *instance, int worker_id)
-{
-    (void)instance;
-    (void)worker_id;
-    return calloc(1, sizeof(request_slots_t));
-}
-
-static void worker_fini(void *instance, void *worker_data)
-{
-    (void)instance;
-    free(worker_data);
-}
-
 static void state_release(void *arg)
 {
     req_state_t *st = arg;
-    request_slots_remove(st->slots, &st->slot);
     free(st->buf);
 }
 
 static req_state_t *state_of(void *instance, sl_req_t *r)
 {
-    request_slots_t *slots = host->worker_data(r, instance);
-    return slots ? (req_state_t *)request_slots_find(slots, r) : NULL;
+    void **slot = host->req_slot(r, instance);
+    return slot ? *slot : NULL;
 }
 
 static req_state_t *state_new(void *instance, sl_req_t *r)
 {
-    request_slots_t *slots = host->worker_data(r, instance);
-    req_state_t *st = slots ? host->req_alloc(r, sizeof *st) : NULL;
-    if (!st)
+    void **slot = host->req_slot(r, instance);
+    req_state_t *st = slot ? host->req_alloc(r, sizeof *st) : NULL;
+    if (!st || host->req_cleanup(r, state_release, st) != 0)
         return NULL;
-    st->slots = slots;
-    request_slots_add(slots, &st->slot, r);
-    if (host->req_cleanup(r, state_release, st) != 0) {
-        request_slots_remove(slots, &st->slot);
-        return NULL;
-    }
+    *slot = st;
     return st;
 }
 
@@ -374,8 +352,6 @@ static const sl_plugin_desc_t desc = {
     .init = init,
     .configure = configure,
     .unconfigure = unconfigure,
-    .worker_init = worker_init,
-    .worker_fini = worker_fini,
     .access = access_phase,
     .header_filter = header_filter,
     .body_filter = body_filter,

@@ -219,6 +219,12 @@ typedef struct sl_host {
     /* i-th member of an object in its stored order: key (borrowed), *value set; NULL past the end */
     const char *(*json_member_at)(const sl_json_t *obj, size_t i, const sl_json_t **value);
 
+    /* ---- appended in ABI 1.0 after the table above (keep appending) ---- */
+    /* This instance's pointer-sized slot on this request (NULL at first),
+     * to find per-request state again in later phases. NULL only when out
+     * of memory. Lives as long as the request. */
+    void **(*req_slot)(sl_req_t *r, void *instance);
+
     void *reserved[32];
 } sl_host_t;
 

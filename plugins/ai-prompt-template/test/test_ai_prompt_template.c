@@ -6,7 +6,6 @@
 
 #include <jansson.h>
 
-#include "request_slots.h"
 #include "response_shape.h"
 #include "template_conf.h"
 #include "template_render.h"
@@ -228,39 +227,11 @@ static void test_shape(void)
     CHECK_INT(0, shape_content_type_ok("application/jsonx", 17));
 }
 
-static void test_slots(void)
-{
-    request_slots_t *s = calloc(1, sizeof *s);
-    request_slot_t nodes[3000];
-    for (int i = 0; i < 3000; i++)
-        request_slots_add(s, &nodes[i], (char *)s + 16 * i);
-    CHECK_INT(3000, (long long)s->count);
-    int found = 0;
-    for (int i = 0; i < 3000; i++)
-        found += request_slots_find(s, (char *)s + 16 * i) == &nodes[i];
-    CHECK_INT(3000, found);
-    for (int i = 0; i < 3000; i += 2)
-        request_slots_remove(s, &nodes[i]);
-    found = 0;
-    int gone = 0;
-    for (int i = 0; i < 3000; i++) {
-        request_slot_t *n = request_slots_find(s, (char *)s + 16 * i);
-        found += i % 2 == 1 && n == &nodes[i];
-        gone += i % 2 == 0 && n == NULL;
-    }
-    CHECK_INT(1500, found);
-    CHECK_INT(1500, gone);
-    CHECK_INT(1500, (long long)s->count);
-    CHECK_INT(1, request_slots_find(s, "elsewhere") == NULL);
-    free(s);
-}
-
 int main(void)
 {
     test_render();
     test_conf();
     test_shape();
-    test_slots();
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
