@@ -106,7 +106,6 @@ def test_two_nodes_under_concurrent_load_admit_exactly_the_count(
         assert counter(redis, window_key(redis, "main|*")) == N
 
 
-@pytest.mark.valgrind
 def test_redis_headers_and_counters_have_their_documented_shape(gateway_factory, upstream, redis):
     a, b = two_nodes(gateway_factory, upstream, redis,
                      {"limits": [{"count": 3, "window": "1h"}], "algorithm": "token_bucket",
@@ -231,7 +230,6 @@ def resume_in_redis(gw, redis, key):
     wait_for(counted, "counting to resume in Redis")
 
 
-@pytest.mark.valgrind
 @pytest.mark.parametrize("on_error", ["allow", "deny", "local"])
 def test_redis_killed_under_load_then_restarted(gateway_factory, upstream, redis, on_error):
     away_from_window_end(HOUR_MS, margin_s=60)
