@@ -48,6 +48,14 @@ static bool is_tchar(uchar c)
     return char_class[c] & TCHAR;
 }
 
+bool sl_http_is_token(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!is_tchar((uchar)s[i]))
+            return false;
+    return len > 0;
+}
+
 static bool is_field_char(uchar c)
 {
     return char_class[c] & FIELD;

@@ -127,6 +127,8 @@ const sl_http_header_t *sl_http_find_header(const sl_http_header_t *h, int n, co
 
 /* Does a comma-separated header value (e.g. Connection) contain token
  * (case-insensitive, surrounding SP/HTAB ignored)? */
+/* An RFC 9110 token (a header name, a method): non-empty, tchars only. */
+bool sl_http_is_token(const char *s, size_t len);
 bool sl_http_header_has_token(const char *value, size_t len, const char *token);
 
 #endif

@@ -81,10 +81,10 @@ static int prepare_state(lua_State *L)
 {
     sl_lua_state_t *st = lua_touserdata(L, 1);
     sl_lua_sandbox_prepare(L, st);
-    st->ref_reqs = new_table_ref(L);
     st->ref_ctxs = new_table_ref(L);
     st->ref_threads = new_table_ref(L);
     st->ref_results = new_table_ref(L);
+    sl_lua_runner_prepare(L, st);
     sl_lua_json_open(L);
     st->ref_json = luaL_ref(L, LUA_REGISTRYINDEX);
     /* The first luaL_unref creates the registry's free-list slot, which
@@ -101,7 +101,8 @@ sl_lua_state_t *sl_lua_state_new(int worker_id)
         return NULL;
     st->worker_id = worker_id;
     st->mem_limit = sl_lua_default_mem_limit();
-    st->ref_reqs = st->ref_ctxs = st->ref_threads = st->ref_results = LUA_NOREF;
+    st->ref_ctxs = st->ref_threads = st->ref_results = LUA_NOREF;
+    st->ref_enter = st->ref_traceback = LUA_NOREF;
     st->ref_json = st->ref_io_wrap = st->ref_guards = st->ref_format = LUA_NOREF;
     /* No counting allocator with a hard cap: only GC64 builds of LuaJIT
      * accept one at all, and an allocation refused where nothing catches
@@ -145,7 +146,7 @@ static size_t state_bytes(lua_State *L)
     return (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
 }
 
-int sl_lua_over_limit(sl_lua_state_t *st, const char *plugin, const char *req_id)
+int sl_lua_over_limit(sl_lua_state_t *st, const char *plugin, sl_req_t *r)
 {
     if (state_bytes(st->L) <= st->mem_limit)
         return 0;
@@ -154,6 +155,7 @@ int sl_lua_over_limit(sl_lua_state_t *st, const char *plugin, const char *req_id
     size_t used = state_bytes(st->L);
     if (used <= st->mem_limit)
         return 0;
+    const char *req_id = r ? G.host->req_id(r) : NULL;
     G.host->log(SL_LOG_LEVEL_ERROR,
                 "lua plugin %s (request %s): Lua memory limit exceeded: %zu bytes in use on "
                 "worker %d, limit %zu",
@@ -171,7 +173,7 @@ int sl_lua_host_stats(int worker_id, sl_lua_stats_t *out)
     out->mem_bytes = state_bytes(L);
     out->requests = st->n_reqs;
     out->suspended = st->n_suspended;
-    const int refs[] = { st->ref_reqs, st->ref_ctxs, st->ref_threads, st->ref_results };
+    const int refs[] = { st->ref_ctxs, st->ref_threads, st->ref_results };
     for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
         sl_lua_getref(L, refs[i]);
         lua_pushnil(L);
@@ -181,6 +183,7 @@ int sl_lua_host_stats(int worker_id, sl_lua_stats_t *out)
         }
         lua_pop(L, 1);
     }
+    out->registry_items -= st->n_idle;
     return 0;
 }
 

@@ -11,11 +11,12 @@
  * environment. Loading a file to build its descriptor happens in a
  * short-lived scratch state on the calling (main) thread.
  *
- * rewrite and access run in a fresh coroutine each, so PDK I/O (redis, http,
- * sleep) suspends the request without blocking the event loop: the
- * trampoline returns SL_YIELD and the I/O callback resumes the coroutine,
- * calling host->resume() once it ends. header_filter, body_filter and log run
- * as plain protected calls; PDK I/O there is an error.
+ * rewrite and access run in a coroutine each (taken from a small per-state
+ * pool of finished ones), so PDK I/O (redis, http, sleep) suspends the
+ * request without blocking the event loop: the trampoline returns SL_YIELD
+ * and the I/O callback resumes the coroutine, calling host->resume() once it
+ * ends. header_filter, body_filter and log run as plain protected calls; PDK
+ * I/O there is an error.
  *
  * The plugin-facing reference (every module and function, the sandbox, the
  * limits) is lua/README.md. */
@@ -55,9 +56,11 @@ void sl_lua_plugin_free(sl_plugin_desc_t *d);
 /* Counters for tests and metrics; -1 when worker_id has no state. */
 typedef struct sl_lua_stats {
     size_t mem_bytes;     /* lua_gc(LUA_GCCOUNT) */
-    int requests;         /* requests holding a ctx table */
-    int suspended;        /* coroutines waiting for I/O */
-    int registry_items;   /* entries in the per-request registry tables */
+    int requests;         /* requests with a live record on this worker */
+    int suspended;        /* coroutines in use (running or waiting for I/O) */
+    int registry_items;   /* per-request registry entries: ctx tables, coroutines
+                             in use, captured results (idle pooled coroutines
+                             are not counted) */
 } sl_lua_stats_t;
 int sl_lua_host_stats(int worker_id, sl_lua_stats_t *out);
 
@@ -75,6 +78,8 @@ typedef struct sl_lua_plugin sl_lua_plugin_t;
 typedef struct sl_lua_call sl_lua_call_t;
 typedef struct sl_lua_req sl_lua_req_t;
 
+#define SL_LUA_IDLE_COROUTINES 64
+
 enum { SL_LUA_REWRITE, SL_LUA_ACCESS, SL_LUA_HEADER_FILTER, SL_LUA_BODY_FILTER, SL_LUA_LOG,
        SL_LUA_N_PHASES };
 extern const char *const sl_lua_phase_names[SL_LUA_N_PHASES];
@@ -86,15 +91,22 @@ struct sl_lua_state {
     sl_lua_call_t *current;       /* the call running now (calls nest) */
     sl_lua_req_t *reqs;           /* live request records, to detach at shutdown */
     int n_reqs, n_suspended;
+    /* Coroutines that ended normally, kept for the next call: a new one costs
+     * a stack allocation and more garbage per request than the phase itself. */
+    lua_State *idle[SL_LUA_IDLE_COROUTINES];
+    int n_idle;
+    sl_lua_req_t *spare_reqs;     /* records of finished requests, for reuse */
+    int n_spare_reqs;
     /* registry refs of per-state tables and helpers */
-    int ref_reqs;                 /* lightuserdata(r) -> lightuserdata(sl_lua_req_t) */
     int ref_ctxs;                 /* lightuserdata(r) -> the request's ctx table */
-    int ref_threads;              /* lightuserdata(call) -> its coroutine */
+    int ref_threads;              /* lightuserdata(coroutine) -> it (in use or idle) */
     int ref_results;              /* lightuserdata(call) -> captured I/O results */
     int ref_json;                 /* the sluice.json module table */
     int ref_io_wrap;              /* function(start) -> function(...) start(...) return take() end */
     int ref_guards;               /* {pcall, xpcall} that let exit() through */
     int ref_format;               /* string.format */
+    int ref_enter;                /* function(fn, conf, r, ...): finds or makes ctx, calls fn */
+    int ref_traceback;            /* the message handler of the direct phases */
 };
 
 /* The plugin's module in one worker state: its phase functions (which
@@ -131,13 +143,6 @@ typedef struct sl_lua_wdata {
     unsigned generation;          /* sl_lua_generation() when made */
 } sl_lua_wdata_t;
 
-struct sl_lua_req {
-    sl_lua_state_t *st;           /* NULL once the state is closed */
-    sl_req_t *r;
-    sl_lua_call_t *suspended;     /* the coroutine waiting for I/O, if any */
-    sl_lua_req_t *prev, *next;
-};
-
 /* I/O a coroutine asked for: filled by the PDK function before it yields,
  * started by the runner once the yield went through. */
 typedef struct sl_lua_io_item {
@@ -164,7 +169,17 @@ struct sl_lua_call {
     sl_lua_wdata_t *wd;
     int phase;                    /* SL_LUA_* */
     lua_State *co;                /* NULL when run without a coroutine */
+    int embedded;                 /* the request record's own call, not malloc'ed */
     sl_lua_io_t io;
+};
+
+struct sl_lua_req {
+    sl_lua_state_t *st;           /* NULL once the state is closed */
+    sl_req_t *r;
+    sl_lua_call_t *suspended;     /* the coroutine waiting for I/O, if any */
+    sl_lua_req_t *prev, *next;    /* live records; next also links spare ones */
+    int call_busy;
+    sl_lua_call_t call;           /* a request runs one coroutine call at a time */
 };
 
 /* ---- lua_host.c ---- */
@@ -177,8 +192,9 @@ sl_lua_state_t *sl_lua_worker_state(int worker_id);
 int sl_lua_n_workers(void);
 /* Changes at every shutdown: data from an older generation has no state. */
 unsigned sl_lua_generation(void);
-/* 1 (and logged) when the state stays above its limit after a full GC. */
-int sl_lua_over_limit(sl_lua_state_t *st, const char *plugin, const char *req_id);
+/* 1 (and logged, with r's id when r is not NULL) when the state stays above
+ * its limit after a full GC. */
+int sl_lua_over_limit(sl_lua_state_t *st, const char *plugin, sl_req_t *r);
 /* Runs fn(L) with ud as its only argument under lua_cpcall; on failure
  * copies the message to err. 0 ok. */
 int sl_lua_protect(lua_State *L, lua_CFunction fn, void *ud, char *err, size_t errlen);
@@ -211,6 +227,9 @@ void sl_lua_sandbox_push_env(lua_State *L, sl_lua_state_t *st, const char *who);
 int sl_lua_sandbox_load(lua_State *L, const char *src, size_t len, const char *chunkname);
 
 /* ---- lua_pdk_runner.c ---- */
+/* Part of preparing a state: the runner's helper functions. Raises on
+ * failure (run protected), after st->ref_ctxs exists. */
+void sl_lua_runner_prepare(lua_State *L, sl_lua_state_t *st);
 /* The running call of the request being served; raises "<fname>: no request
  * here" when there is none (module top level). */
 sl_lua_call_t *sl_lua_current(lua_State *L, sl_lua_state_t *st, const char *fname);

@@ -7,20 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "http1.h"
 #include "lua_host.h"
 
-int sl_lua_is_token(const char *s, size_t len)
-{
-    if (len == 0)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              (ch && strchr("!#$%&'*+-.^_`|~", ch))))
-            return 0;
-    }
-    return 1;
-}
+int sl_lua_is_token(const char *s, size_t len) { return sl_http_is_token(s, len); }
 
 int sl_lua_is_integer_in(lua_State *L, int idx, double lo, double hi)
 {
@@ -84,10 +74,14 @@ const char *sl_lua_check_cstring(lua_State *L, int idx, const char *fname, const
 
 const char *sl_lua_check_header_name(lua_State *L, int idx, const char *fname)
 {
-    const char *s = sl_lua_check_cstring(L, idx, fname, "the header name");
-    if (!sl_lua_is_token(s, strlen(s)))
-        sl_lua_fail(L, fname, "invalid header name \"%s\"", s);
-    return s;
+    size_t len;
+    const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len) : NULL;
+    /* A token has no NUL, so one pass decides both. */
+    if (s && sl_http_is_token(s, len))
+        return s;
+    s = sl_lua_check_cstring(L, idx, fname, "the header name");
+    sl_lua_fail(L, fname, "invalid header name \"%s\"", s);
+    return NULL;
 }
 
 const char *sl_lua_check_header_value(lua_State *L, int idx, const char *fname, size_t *len)

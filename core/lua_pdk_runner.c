@@ -1,17 +1,20 @@
 /* The phase trampolines: how a request's call into a Lua plugin runs.
  *
- * rewrite and access run in a fresh coroutine. A PDK I/O function records
- * what it wants and yields; only then does the runner start the host call,
- * so an I/O that cannot yield (inside string.gsub, say) fails before
- * anything is in flight. Results are captured into a table in the registry
+ * rewrite and access run in a coroutine (reused once it ended normally). A
+ * PDK I/O function records what it wants and yields; only then does the
+ * runner start the host call, so an I/O that cannot yield (inside
+ * string.gsub, say) fails before anything is in flight. Results are captured into a table in the registry
  * by the callback and read back by the PDK function inside the coroutine,
  * so every Lua allocation happens in a protected context (lua_pdk_io.c).
  *
  * Filters and log run as plain protected calls on the state's main thread.
  *
- * Per-request Lua data (the ctx table, a suspended coroutine) lives in
- * registry tables keyed by the request pointer and is released by the
- * host's req_cleanup hook, which also runs when the client left early. */
+ * Every phase function is entered through one Lua function that finds or
+ * makes the request's ctx table (in a registry table keyed by the request
+ * pointer), so the only allocations of a call happen where errors are
+ * caught. The C record of a request (its suspended call) sits in the
+ * request's plugin slot; the host's req_cleanup hook releases both, also
+ * when the client left early. */
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +108,38 @@ static void unlink_req(sl_lua_state_t *st, sl_lua_req_t *rec)
     st->n_reqs--;
 }
 
+/* Records are kept for the next request rather than freed: a request
+ * passes through here once per Lua-using request, malloc costs show. */
+static sl_lua_req_t *req_record_new(sl_lua_state_t *st)
+{
+    sl_lua_req_t *rec = st->spare_reqs;
+    if (!rec)
+        return calloc(1, sizeof *rec);
+    st->spare_reqs = rec->next;
+    st->n_spare_reqs--;
+    memset(rec, 0, sizeof *rec);
+    return rec;
+}
+
+static void req_record_release(sl_lua_state_t *st, sl_lua_req_t *rec)
+{
+    if (st && st->n_spare_reqs < SL_LUA_IDLE_COROUTINES) {
+        rec->next = st->spare_reqs;
+        st->spare_reqs = rec;
+        st->n_spare_reqs++;
+        return;
+    }
+    free(rec);
+}
+
+static void call_free(sl_lua_call_t *c)
+{
+    if (c->embedded)
+        c->req->call_busy = 0;
+    else
+        free(c);
+}
+
 static void req_freed(void *arg)
 {
     sl_lua_req_t *rec = arg;
@@ -112,11 +147,10 @@ static void req_freed(void *arg)
     if (st) {
         if (rec->suspended)
             drop_call(rec->suspended);
-        sl_lua_reg_clear(st->L, st->ref_reqs, rec->r);
         sl_lua_reg_clear(st->L, st->ref_ctxs, rec->r);
         unlink_req(st, rec);
     }
-    free(rec);
+    req_record_release(st, rec);
 }
 
 void sl_lua_detach_requests(sl_lua_state_t *st)
@@ -130,62 +164,44 @@ void sl_lua_detach_requests(sl_lua_state_t *st)
             if (c->io.release)
                 c->io.release(c);
             free(c->io.items);
-            free(c);
+            call_free(c);
             rec->suspended = NULL;
         }
         unlink_req(st, rec);
         rec->st = NULL;
     }
+    while (st->spare_reqs) {
+        sl_lua_req_t *rec = st->spare_reqs;
+        st->spare_reqs = rec->next;
+        free(rec);
+    }
+    st->n_spare_reqs = 0;
     st->n_suspended = 0;
+    st->n_idle = 0;
 }
 
-typedef struct {
-    sl_lua_state_t *st;
-    sl_lua_req_t *rec;
-} new_req_args_t;
-
-static int new_req_cb(lua_State *L)
-{
-    new_req_args_t *a = lua_touserdata(L, 1);
-    sl_lua_getref(L, a->st->ref_ctxs);
-    lua_pushlightuserdata(L, a->rec->r);
-    lua_newtable(L);
-    lua_rawset(L, -3);
-    sl_lua_getref(L, a->st->ref_reqs);
-    lua_pushlightuserdata(L, a->rec->r);
-    lua_pushlightuserdata(L, a->rec);
-    lua_rawset(L, -3);
-    return 0;
-}
-
-/* The request's record, created (with its ctx table and cleanup hook) on
- * the first Lua call of the request on this worker. */
+/* The request's record on this worker's state, made on its first Lua call.
+ * It lives in the request's plugin slot keyed by the state (every Lua plugin
+ * of the worker shares it) and goes with the request's cleanup hook. No Lua
+ * work here: the ctx table is made by the entry function, inside the call. */
 static sl_lua_req_t *get_req(sl_lua_state_t *st, sl_req_t *r, char *err, size_t errlen)
 {
-    sl_lua_reg_get(st->L, st->ref_reqs, r);
-    sl_lua_req_t *rec = lua_touserdata(st->L, -1);
-    lua_pop(st->L, 1);
-    if (rec)
-        return rec;
-    rec = calloc(1, sizeof *rec);
+    void **slot = H()->req_slot(r, st);
+    if (slot && *slot)
+        return *slot;
+    sl_lua_req_t *rec = slot ? req_record_new(st) : NULL;
     if (!rec) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     rec->st = st;
     rec->r = r;
-    new_req_args_t a = { st, rec };
-    int failed = sl_lua_protect(st->L, new_req_cb, &a, err, errlen) != 0;
-    if (!failed && H()->req_cleanup(r, req_freed, rec) != 0) {
+    if (H()->req_cleanup(r, req_freed, rec) != 0) {
         snprintf(err, errlen, "the gateway refused a cleanup hook");
-        failed = 1;
-    }
-    if (failed) {
-        sl_lua_reg_clear(st->L, st->ref_reqs, r);
-        sl_lua_reg_clear(st->L, st->ref_ctxs, r);
-        free(rec);
+        req_record_release(st, rec);
         return NULL;
     }
+    *slot = rec;
     rec->next = st->reqs;
     if (st->reqs)
         st->reqs->prev = rec;
@@ -199,6 +215,30 @@ void sl_lua_push_ctx(lua_State *L, sl_lua_call_t *c)
     sl_lua_reg_get(L, c->wd->st->ref_ctxs, c->req->r);
 }
 
+/* Every phase function is entered through this, so a request's ctx table is
+ * made (allocating) inside the protected call or coroutine that needs it.
+ * The tail call keeps it out of tracebacks. */
+static const char enter_src[] =
+    "local ctxs = ...\n"
+    "return function(fn, conf, r, ...)\n"
+    "  local ctx = ctxs[r]\n"
+    "  if ctx == nil then ctx = {} ctxs[r] = ctx end\n"
+    "  return fn(conf, ctx, ...)\n"
+    "end\n";
+
+static int traceback_handler(lua_State *L);
+
+void sl_lua_runner_prepare(lua_State *L, sl_lua_state_t *st)
+{
+    if (luaL_loadbuffer(L, enter_src, sizeof enter_src - 1, "=sluice.enter") != 0)
+        lua_error(L);
+    sl_lua_getref(L, st->ref_ctxs);
+    lua_call(L, 1, 1);
+    st->ref_enter = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushcfunction(L, traceback_handler);
+    st->ref_traceback = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
 /* ---- the running call ------------------------------------------------------------ */
 
 sl_lua_call_t *sl_lua_current(lua_State *L, sl_lua_state_t *st, const char *fname)
@@ -210,6 +250,48 @@ sl_lua_call_t *sl_lua_current(lua_State *L, sl_lua_state_t *st, const char *fnam
 
 /* ---- coroutine phases ----------------------------------------------------------- */
 
+/* A coroutine for a new call: an idle one, or a new one anchored in
+ * ref_threads (which allocates, so protected). */
+static int new_coroutine_cb(lua_State *L)
+{
+    sl_lua_call_t *c = lua_touserdata(L, 1);
+    lua_State *co = lua_newthread(L);
+    sl_lua_getref(L, c->wd->st->ref_threads);
+    lua_pushlightuserdata(L, co);
+    lua_pushvalue(L, -3);
+    lua_rawset(L, -3);
+    c->co = co;
+    return 0;
+}
+
+static int take_coroutine(sl_lua_call_t *c, char *err, size_t errlen)
+{
+    sl_lua_state_t *st = c->wd->st;
+    if (st->n_idle > 0)
+        c->co = st->idle[--st->n_idle];
+    else if (sl_lua_protect(st->L, new_coroutine_cb, c, err, errlen) != 0)
+        return -1;
+    st->n_suspended++;
+    return 0;
+}
+
+/* A coroutine that ended normally is as good as new once its stack is
+ * cleared; one that raised or still waits is dead to us and left to the
+ * collector. */
+static void give_back_coroutine(sl_lua_call_t *c, int reusable)
+{
+    sl_lua_state_t *st = c->wd->st;
+    lua_State *co = c->co;
+    c->co = NULL;
+    st->n_suspended--;
+    if (reusable && st->n_idle < SL_LUA_IDLE_COROUTINES && lua_status(co) == 0) {
+        lua_settop(co, 0);
+        st->idle[st->n_idle++] = co;
+        return;
+    }
+    sl_lua_reg_clear(st->L, st->ref_threads, co);
+}
+
 static void drop_call(sl_lua_call_t *c)
 {
     sl_lua_state_t *st = c->wd->st;
@@ -217,13 +299,12 @@ static void drop_call(sl_lua_call_t *c)
         c->io.release(c);
     free(c->io.items);
     if (c->co) {
-        sl_lua_reg_clear(st->L, st->ref_threads, c);
         sl_lua_reg_clear(st->L, st->ref_results, c);
-        st->n_suspended--;
+        give_back_coroutine(c, 0);
     }
     if (c->req && c->req->suspended == c)
         c->req->suspended = NULL;
-    free(c);
+    call_free(c);
 }
 
 static int is_exit(lua_State *co)
@@ -233,7 +314,7 @@ static int is_exit(lua_State *co)
 
 static int over_limit(sl_lua_call_t *c)
 {
-    return sl_lua_over_limit(c->wd->st, plugin_name(c), req_id(c->req->r));
+    return sl_lua_over_limit(c->wd->st, plugin_name(c), c->req->r);
 }
 
 /* Resumes the coroutine until it ends or waits for I/O. */
@@ -283,9 +364,13 @@ static sl_status_t finish_call(sl_lua_call_t *c, sl_status_t s)
 {
     sl_lua_state_t *st = c->wd->st;
     const char *name = plugin_name(c);
-    const char *id = req_id(c->req->r);
+    sl_req_t *r = c->req->r;
+    if (c->co) {
+        sl_lua_reg_clear(st->L, st->ref_results, c);
+        give_back_coroutine(c, s == SL_OK);
+    }
     drop_call(c);
-    if (sl_lua_over_limit(st, name, id))
+    if (sl_lua_over_limit(st, name, r))
         return SL_ERROR;
     return s;
 }
@@ -317,25 +402,6 @@ static sl_lua_wdata_t *wdata(void *instance, sl_req_t *r, int phase)
     return wd;
 }
 
-static int start_coroutine_cb(lua_State *L)
-{
-    sl_lua_call_t *c = lua_touserdata(L, 1);
-    sl_lua_state_t *st = c->wd->st;
-    lua_State *co = lua_newthread(L);
-    c->co = co;
-    st->n_suspended++;
-    sl_lua_getref(L, st->ref_threads);
-    lua_pushlightuserdata(L, c);
-    lua_pushvalue(L, -3);
-    lua_rawset(L, -3);
-    lua_pop(L, 1);
-    sl_lua_getref(L, c->wd->mod->ref_fn[c->phase]);
-    sl_lua_getref(L, c->wd->ref_conf);
-    sl_lua_push_ctx(L, c);
-    lua_xmove(L, co, 3);
-    return 0;
-}
-
 static sl_status_t run_coroutine_phase(void *instance, sl_req_t *r, int phase)
 {
     sl_lua_wdata_t *wd = wdata(instance, r, phase);
@@ -343,29 +409,43 @@ static sl_status_t run_coroutine_phase(void *instance, sl_req_t *r, int phase)
         return SL_ERROR;
     if (wd->mod->ref_fn[phase] == LUA_NOREF)
         return SL_OK;
-    sl_lua_call_t *c = calloc(1, sizeof *c);
-    if (!c) {
-        H()->log(SL_LOG_LEVEL_ERROR, "lua plugin %s: %s failed (request %s): out of memory",
-                 wd->inst->plugin->name, sl_lua_phase_names[phase], req_id(r));
-        return SL_ERROR;
-    }
-    c->wd = wd;
-    c->phase = phase;
     char err[256] = "";
-    c->req = get_req(wd->st, r, err, sizeof err);
-    int ok = c->req != NULL;
-    if (ok && c->req->suspended) {
+    sl_lua_req_t *rec = get_req(wd->st, r, err, sizeof err);
+    sl_lua_call_t *c = NULL;
+    if (rec && !rec->suspended) {
+        if (!rec->call_busy) {
+            c = &rec->call;
+            memset(c, 0, sizeof *c);
+            c->embedded = 1;
+            rec->call_busy = 1;
+        } else if (!(c = calloc(1, sizeof *c))) {
+            snprintf(err, sizeof err, "out of memory");
+        }
+    } else if (rec) {
         snprintf(err, sizeof err, "a previous call of this request is still waiting");
-        ok = 0;
     }
-    if (ok && sl_lua_protect(wd->st->L, start_coroutine_cb, c, err, sizeof err) != 0)
-        ok = 0;
-    if (!ok) {
-        log_failure(c, r, err);
-        drop_call(c);
+    if (c) {
+        c->wd = wd;
+        c->phase = phase;
+        c->req = rec;
+        if (take_coroutine(c, err, sizeof err) != 0) {
+            drop_call(c);
+            c = NULL;
+        }
+    }
+    if (!c) {
+        sl_lua_call_t failed = { .wd = wd, .phase = phase };
+        log_failure(&failed, r, err);
         return SL_ERROR;
     }
-    sl_status_t s = drive(c, 2);
+    /* A coroutine at rest has LUA_MINSTACK free slots: these pushes never
+     * allocate. */
+    lua_State *co = c->co;
+    sl_lua_getref(co, wd->st->ref_enter);
+    sl_lua_getref(co, wd->mod->ref_fn[phase]);
+    sl_lua_getref(co, wd->ref_conf);
+    lua_pushlightuserdata(co, r);
+    sl_status_t s = drive(c, 3);
     if (s == SL_YIELD) {
         c->req->suspended = c;
         return SL_YIELD;
@@ -403,43 +483,53 @@ static int traceback_handler(lua_State *L)
     return 1;
 }
 
-static int direct_cb(lua_State *L)
+/* Calls the phase function on the state's main thread. Nothing allocates
+ * before lua_pcall unless there is a chunk to push, so header_filter and log
+ * run it unprotected; body_filter runs it inside sl_lua_protect. */
+static void call_direct(lua_State *L, direct_args_t *a)
 {
-    direct_args_t *a = lua_touserdata(L, 1);
     sl_lua_call_t *c = a->c;
-    lua_pushcfunction(L, traceback_handler);
-    int handler = lua_gettop(L);
+    sl_lua_state_t *st = c->wd->st;
+    int base = lua_gettop(L);
+    sl_lua_getref(L, st->ref_traceback);
+    sl_lua_getref(L, st->ref_enter);
     sl_lua_getref(L, c->wd->mod->ref_fn[c->phase]);
     sl_lua_getref(L, c->wd->ref_conf);
-    sl_lua_push_ctx(L, c);
-    int nargs = 2;
+    lua_pushlightuserdata(L, c->req->r);
+    int nargs = 3;
     if (a->chunk) {
         lua_pushlstring(L, a->chunk->data ? a->chunk->data : "", a->chunk->len);
         lua_pushboolean(L, a->chunk->last);
-        nargs = 4;
+        nargs = 5;
     }
-    if (lua_pcall(L, nargs, 1, handler) != 0) {
+    if (lua_pcall(L, nargs, 1, base + 1) != 0) {
         if (lua_islightuserdata(L, -1) && lua_touserdata(L, -1) == sl_lua_exit_marker()) {
             a->status = SL_DONE;
         } else {
             a->status = SL_ERROR;
             snprintf(a->err, sizeof a->err, "%s", sl_lua_errmsg(L, -1));
         }
-        return 0;
+    } else {
+        a->status = SL_OK;
+        if (a->chunk && !lua_isnil(L, -1)) {
+            size_t len;
+            const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+            if (!s) {
+                snprintf(a->err, sizeof a->err, "body_filter must return a string or nil, not a %s",
+                         luaL_typename(L, -1));
+                a->status = SL_ERROR;
+            } else if (H()->body_replace(c->req->r, a->chunk, s, len) != 0) {
+                snprintf(a->err, sizeof a->err, "the gateway refused the replacement body");
+                a->status = SL_ERROR;
+            }
+        }
     }
-    a->status = SL_OK;
-    if (!a->chunk || lua_isnil(L, -1))
-        return 0;
-    size_t len;
-    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
-    if (!s) {
-        snprintf(a->err, sizeof a->err, "body_filter must return a string or nil, not a %s",
-                 luaL_typename(L, -1));
-        a->status = SL_ERROR;
-    } else if (H()->body_replace(c->req->r, a->chunk, s, len) != 0) {
-        snprintf(a->err, sizeof a->err, "the gateway refused the replacement body");
-        a->status = SL_ERROR;
-    }
+    lua_settop(L, base);
+}
+
+static int direct_cb(lua_State *L)
+{
+    call_direct(L, lua_touserdata(L, 1));
     return 0;
 }
 
@@ -457,13 +547,15 @@ static sl_status_t run_direct_phase(void *instance, sl_req_t *r, int phase, sl_b
     if (c.req) {
         sl_lua_call_t *outer = st->current;
         st->current = &c;
-        if (sl_lua_protect(st->L, direct_cb, &a, a.err, sizeof a.err) != 0)
+        if (!chunk)
+            call_direct(st->L, &a);
+        else if (sl_lua_protect(st->L, direct_cb, &a, a.err, sizeof a.err) != 0)
             a.status = SL_ERROR;
         st->current = outer;
     }
     if (a.status == SL_ERROR)
         log_failure(&c, r, a.err);
-    if (sl_lua_over_limit(st, wd->inst->plugin->name, req_id(r)))
+    if (sl_lua_over_limit(st, wd->inst->plugin->name, r))
         a.status = SL_ERROR;
     return a.status;
 }

@@ -33,6 +33,10 @@ struct sl_req {
         void *arg;
     } cleanups[8];
     int n_cleanups;
+    struct {
+        void *instance, *value;
+    } slots[4];
+    int n_slots;
     int resumed;
     sl_status_t resume_status;
 };
@@ -246,6 +250,17 @@ static int f_req_cleanup(sl_req_t *r, void (*fn)(void *arg), void *arg)
     r->cleanups[r->n_cleanups].arg = arg;
     r->n_cleanups++;
     return 0;
+}
+
+static void **f_req_slot(sl_req_t *r, void *instance)
+{
+    for (int i = 0; i < r->n_slots; i++)
+        if (r->slots[i].instance == instance)
+            return &r->slots[i].value;
+    if (r->n_slots == 4)
+        return NULL;
+    r->slots[r->n_slots].instance = instance;
+    return &r->slots[r->n_slots++].value;
 }
 
 static void f_resume(sl_req_t *r, sl_status_t status)
@@ -466,6 +481,7 @@ static const sl_host_t fake_host = {
     .body_replace = f_body_replace,
     .worker_data = f_worker_data,
     .req_cleanup = f_req_cleanup,
+    .req_slot = f_req_slot,
     .resume = f_resume,
     .sleep = f_sleep,
     .http_call = f_http_call,
@@ -941,7 +957,7 @@ static void test_ctx_shared(void)
     sl_lua_stats_t s;
     sl_lua_host_stats(0, &s);
     CHECK_INT(2, s.requests);
-    CHECK_INT(4, s.registry_items);   /* two requests: a record and a ctx table each */
+    CHECK_INT(2, s.registry_items);   /* two requests: a ctx table each */
     reset_logs();
     b.d->log(b.inst, r1);
     CHECK_STR("lua plugin ctx-b (request req-1): user bob, n=5", logs[0]);
@@ -1213,7 +1229,7 @@ static void test_disconnect_cleanup(void)
     sl_lua_host_stats(0, &s);
     CHECK_INT(1, s.suspended);
     CHECK_INT(1, s.requests);
-    CHECK_INT(3, s.registry_items);   /* record, ctx, coroutine */
+    CHECK_INT(2, s.registry_items);   /* ctx, coroutine */
     req_free(r);                      /* cancels both calls, runs the hook */
     CHECK_INT(0, n_pending);
     check_no_request_data(__LINE__);
@@ -1226,7 +1242,7 @@ static void test_disconnect_cleanup(void)
     sl_reply_t one = reply_int(1);
     complete_redis(0, &one, NULL);
     sl_lua_host_stats(0, &s);
-    CHECK_INT(4, s.registry_items);   /* record, ctx, coroutine, captured results */
+    CHECK_INT(3, s.registry_items);   /* ctx, coroutine, captured results */
     req_free(r);
     check_no_request_data(__LINE__);
     plugin_down(&p);
