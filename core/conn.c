@@ -22,6 +22,8 @@ static void conn_readcb(struct bufferevent *bev, void *arg);
 static void conn_writecb(struct bufferevent *bev, void *arg);
 static void conn_eventcb(struct bufferevent *bev, short events, void *arg);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_flush_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_queue(sl_conn_t *c, const char *data, size_t n);
 static void conn_process_input(sl_conn_t *c);
 
 static const sl_server_opts_t *conn_opts(const sl_conn_t *c) { return &c->w->snap->cfg->server; }
@@ -58,7 +60,10 @@ sl_conn_t *sl_conn_new(sl_worker_t *w, struct bufferevent *bev, const struct soc
     c->bev = bev;
     c->tls = tls;
     c->timer = evtimer_new(w->base, conn_timer_cb, c);
-    if (!c->timer) {
+    c->flush_ev = tls ? NULL : event_new(w->base, -1, 0, conn_flush_cb, c);
+    if (!c->timer || (!tls && !c->flush_ev)) {
+        if (c->timer)
+            event_free(c->timer);
         free(c);
         return NULL;
     }
@@ -70,7 +75,12 @@ sl_conn_t *sl_conn_new(sl_worker_t *w, struct bufferevent *bev, const struct soc
     struct timeval send_tv = sl_tv_ms(o->send_timeout_ms);
     bufferevent_set_timeouts(bev, NULL, &send_tv);
     bufferevent_setcb(bev, conn_readcb, conn_writecb, conn_eventcb, c);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    /* Plain TCP: libevent's write event is enabled only while the socket
+     * has refused part of a response (see conn_flush_cb). TLS bytes must
+     * go through OpenSSL's bufferevent, which writes as usual. */
+    if (!tls)
+        bufferevent_disable(bev, EV_WRITE);
+    bufferevent_enable(bev, tls ? EV_READ | EV_WRITE : EV_READ);
     arm_timer(c, o->client_header_timeout_ms);
     sl_worker_conn_added(w, c);
     return c;
@@ -135,6 +145,8 @@ void sl_conn_free(sl_conn_t *c)
     }
     evtimer_del(c->timer);
     event_free(c->timer);
+    if (c->flush_ev)
+        event_free(c->flush_ev);
     bufferevent_free(c->bev);
     sl_worker_conn_removed(c->w, c);
     free(c);
@@ -301,7 +313,7 @@ static int start_request(sl_conn_t *c, const char *buf, size_t consumed)
         sl_chunked_init(&r->chunked);
     c->state = SL_CONN_BODY;
     if (r->head.expect_continue && r->head.minor == 1)
-        bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        conn_queue(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     arm_timer(c, o->client_body_timeout_ms);
     return 0;
 }
@@ -410,11 +422,15 @@ static void conn_readcb(struct bufferevent *bev, void *arg)
     conn_process_input(arg);
 }
 
+/* Output written, or below the drain mark: libevent calls this, and so does
+ * conn_flush_cb when its direct write took everything. */
 static void conn_writecb(struct bufferevent *bev, void *arg)
 {
     sl_conn_t *c = arg;
     sl_request_t *r = c->req;
     size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
+    if (pending == 0 && !c->tls)
+        bufferevent_disable(bev, EV_WRITE);
     if (!r) {
         if (c->state == SL_CONN_CLOSING && pending == 0)
             sl_conn_free(c);
@@ -439,6 +455,49 @@ static void conn_writecb(struct bufferevent *bev, void *arg)
         bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
         cb(r);
     }
+}
+
+/* Responses go out in one direct write at the end of the loop pass that
+ * produced them, not one epoll round trip later through libevent's write
+ * event: that round trip (arm EPOLLOUT, wake, write, disarm) was three of
+ * the thirteen system calls of a proxied request. Deferring to the end of
+ * the pass also coalesces a head and its body into one writev and keeps a
+ * finished request from starting the next pipelined one inside the call
+ * that ended it. */
+static void conn_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sl_conn_t *c = arg;
+    c->flush_pending = false;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (evbuffer_get_length(out) == 0 || (bufferevent_get_enabled(c->bev) & EV_WRITE))
+        return;   /* nothing new, or libevent is already writing */
+    /* An error (EPIPE, a reset) leaves the bytes queued: libevent's write
+     * then meets it again and reports it to conn_eventcb. */
+    /* A socket bufferevent made around an accepted fd keeps its output's
+     * front frozen and thaws it only around its own writes; do the same. */
+    evbuffer_unfreeze(out, 1);
+    (void)evbuffer_write(out, bufferevent_getfd(c->bev));
+    evbuffer_freeze(out, 1);
+    if (evbuffer_get_length(out) > 0)
+        bufferevent_enable(c->bev, EV_WRITE);
+    else
+        conn_writecb(c->bev, c);
+}
+
+static void conn_output_queued(sl_conn_t *c)
+{
+    if (c->flush_ev && !c->flush_pending) {
+        c->flush_pending = true;
+        event_active(c->flush_ev, 0, 1);
+    }
+}
+
+static void conn_queue(sl_conn_t *c, const char *data, size_t n)
+{
+    evbuffer_add(bufferevent_get_output(c->bev), data, n);
+    conn_output_queued(c);
 }
 
 static void conn_eventcb(struct bufferevent *bev, short events, void *arg)
@@ -609,6 +668,7 @@ int sl_request_send_head(sl_request_t *r)
         evbuffer_add(out, "\r\n", 2);
     r->bytes_out += evbuffer_get_length(out) - before;
     r->head_sent = true;
+    conn_output_queued(c);
     return 0;
 }
 
@@ -638,6 +698,7 @@ static int write_body(sl_request_t *r, const char *data, size_t n)
     }
     r->bytes_out += evbuffer_get_length(out) - before;
     r->body_bytes += n;
+    conn_output_queued(r->conn);
     return 0;
 }
 
@@ -666,6 +727,7 @@ int sl_request_send_body_buf(sl_request_t *r, struct evbuffer *buf)
     }
     r->bytes_out += evbuffer_get_length(out) - before;
     r->body_bytes += n;
+    conn_output_queued(r->conn);
     return 0;
 }
 
@@ -679,7 +741,7 @@ void sl_request_end(sl_request_t *r)
         write_body(r, tail, n);
     }
     if (r->framing == SL_FRAME_CHUNKED) {
-        evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+        conn_queue(c, "0\r\n\r\n", 5);
         r->bytes_out += 5;
     }
     r->ended = true;

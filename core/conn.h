@@ -27,6 +27,8 @@ typedef struct sl_conn {
     sl_worker_t *w;
     struct bufferevent *bev;
     struct event *timer;
+    struct event *flush_ev; /* plain TCP: writes what a loop pass queued */
+    bool flush_pending;
     bool tls;
     char client_ip[64];
     sl_conn_state_t state;

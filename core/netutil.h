@@ -24,4 +24,10 @@ static inline void sl_socket_nodelay(int fd)
 struct bufferevent;
 void sl_bev_write_now(struct bufferevent *bev, int is_tls);
 
+/* Better still for a request written whole: call with EV_WRITE disabled on
+ * the bufferevent after queuing the bytes. Plain TCP writes them now and
+ * enables libevent's write event only for what the socket refused, so a
+ * request that fits costs no epoll_ctl at all; TLS just enables EV_WRITE. */
+void sl_bev_send(struct bufferevent *bev, int is_tls);
+
 #endif

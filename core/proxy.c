@@ -393,12 +393,13 @@ static void send_request(sl_proxy_t *px)
     bufferevent_set_timeouts(bev, &rtv, &wtv);
     bufferevent_setwatermark(bev, EV_READ, 0, 0);
     bufferevent_setcb(bev, px_readcb, NULL, px_eventcb, px);
+    bufferevent_disable(bev, EV_WRITE);
     struct evbuffer *out = bufferevent_get_output(bev);
     evbuffer_add_buffer_reference(out, px->up_head);
     if (px->r->body)
         evbuffer_add_buffer_reference(out, px->r->body);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
-    sl_bev_write_now(bev, px->up->conf->targets[px->target].tls);
+    bufferevent_enable(bev, EV_READ);
+    sl_bev_send(bev, px->up->conf->targets[px->target].tls);
 }
 
 static int open_connection(sl_proxy_t *px, const sl_target_t *t)
