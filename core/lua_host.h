@@ -170,6 +170,7 @@ struct sl_lua_call {
     int phase;                    /* SL_LUA_* */
     lua_State *co;                /* NULL when run without a coroutine */
     int embedded;                 /* the request record's own call, not malloc'ed */
+    int did_io;                   /* results may have been captured for it */
     sl_lua_io_t io;
 };
 

@@ -299,7 +299,8 @@ static void drop_call(sl_lua_call_t *c)
         c->io.release(c);
     free(c->io.items);
     if (c->co) {
-        sl_lua_reg_clear(st->L, st->ref_results, c);
+        if (c->did_io)
+            sl_lua_reg_clear(st->L, st->ref_results, c);
         give_back_coroutine(c, 0);
     }
     if (c->req && c->req->suspended == c)
@@ -336,6 +337,7 @@ static sl_status_t drive(sl_lua_call_t *c, int nargs)
                 return SL_ERROR;
             c->io.start = NULL;
             c->io.pending = c->io.n_items;
+            c->did_io = 1;
             start(c);
             /* The host copies what it is given, so the arguments can go. */
             if (c->io.release) {
@@ -366,7 +368,8 @@ static sl_status_t finish_call(sl_lua_call_t *c, sl_status_t s)
     const char *name = plugin_name(c);
     sl_req_t *r = c->req->r;
     if (c->co) {
-        sl_lua_reg_clear(st->L, st->ref_results, c);
+        if (c->did_io)   /* results a failed call never took */
+            sl_lua_reg_clear(st->L, st->ref_results, c);
         give_back_coroutine(c, s == SL_OK);
     }
     drop_call(c);

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "conn.h"
@@ -87,11 +89,8 @@ void sl_worker_request_done(sl_worker_t *w, sl_snapshot_t *s)
     }
 }
 
-static void switch_cb(evutil_socket_t fd, short what, void *arg)
+static void switch_snapshot(sl_worker_t *w)
 {
-    (void)fd;
-    (void)what;
-    sl_worker_t *w = arg;
     sl_snapshot_t *s = atomic_exchange(&w->pending, NULL);
     if (!s)
         return;
@@ -110,11 +109,8 @@ static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(w->base);
 }
 
-static void stop_cb(evutil_socket_t fd, short what, void *arg)
+static void begin_drain(sl_worker_t *w)
 {
-    (void)fd;
-    (void)what;
-    sl_worker_t *w = arg;
     atomic_store(&w->draining, true);
     for (int i = 0; i < w->n_htps; i++)
         evhtp_unbind_socket(w->htps[i]);
@@ -132,6 +128,33 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
     evtimer_add(w->drain_timer, &tv);
 }
 
+/* The main thread rang: a new snapshot, a drain, or both. */
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    sl_worker_t *w = arg;
+    uint64_t n;
+    (void)!read(fd, &n, sizeof n);
+    switch_snapshot(w);
+    if (atomic_exchange(&w->stop_requested, false))
+        begin_drain(w);
+}
+
+/* The worker's loop is touched by its own thread only, so it runs without
+ * libevent's base lock: every event_add/event_del (several per request)
+ * would otherwise take and release a mutex. The main thread reaches the
+ * worker through atomics plus an eventfd instead of event_active. */
+static struct event_base *new_unlocked_base(void)
+{
+    struct event_config *cfg = event_config_new();
+    if (!cfg)
+        return NULL;
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+    struct event_base *base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return base;
+}
+
 int sl_worker_init(sl_worker_t *w, int id, sl_snapshot_t *snap)
 {
     memset(w, 0, sizeof *w);
@@ -139,8 +162,10 @@ int sl_worker_init(sl_worker_t *w, int id, sl_snapshot_t *snap)
     w->snap = sl_snapshot_ref(snap);
     atomic_init(&w->pending, NULL);
     atomic_init(&w->draining, false);
+    atomic_init(&w->stop_requested, false);
+    w->wake_fd = -1;
     sl_reqid_seed(&w->rng);
-    w->base = event_base_new();
+    w->base = new_unlocked_base();
     if (!w->base) {
         snprintf(w->bind_error, sizeof w->bind_error, "cannot create an event loop");
         return -1;
@@ -150,10 +175,12 @@ int sl_worker_init(sl_worker_t *w, int id, sl_snapshot_t *snap)
     if (!w->dns)   /* no resolv.conf: names in /etc/hosts still resolve */
         w->dns = evdns_base_new(w->base, 0);
     w->pool = sl_pool_new(w->base);
-    w->switch_ev = event_new(w->base, -1, 0, switch_cb, w);
-    w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
+    w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->wake_fd >= 0)
+        w->wake_ev = event_new(w->base, w->wake_fd, EV_READ | EV_PERSIST, wake_cb, w);
     w->drain_timer = evtimer_new(w->base, drain_timeout_cb, w);
-    if (!w->dns || !w->pool || !w->switch_ev || !w->stop_ev || !w->drain_timer) {
+    if (!w->dns || !w->pool || !w->wake_ev || event_add(w->wake_ev, NULL) != 0 ||
+        !w->drain_timer) {
         snprintf(w->bind_error, sizeof w->bind_error, "out of memory");
         return -1;
     }
@@ -218,15 +245,26 @@ int sl_worker_start(sl_worker_t *w)
     return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? 0 : -1;
 }
 
+static void ring(sl_worker_t *w)
+{
+    uint64_t one = 1;
+    /* Only a full counter (2^64 - 2 unread rings) could refuse this. */
+    (void)!write(w->wake_fd, &one, sizeof one);
+}
+
 void sl_worker_offer_snapshot(sl_worker_t *w, sl_snapshot_t *s)
 {
     sl_snapshot_t *old = atomic_exchange(&w->pending, sl_snapshot_ref(s));
     if (old)   /* two reloads before the worker looked: skip the middle one */
         sl_snapshot_unref(old);
-    event_active(w->switch_ev, 0, 0);
+    ring(w);
 }
 
-void sl_worker_stop(sl_worker_t *w) { event_active(w->stop_ev, 0, 0); }
+void sl_worker_stop(sl_worker_t *w)
+{
+    atomic_store(&w->stop_requested, true);
+    ring(w);
+}
 
 void sl_worker_conn_added(sl_worker_t *w, sl_conn_t *c)
 {
@@ -266,10 +304,10 @@ void sl_worker_join_and_free(sl_worker_t *w)
     }
     free(w->htps);
     sl_pool_free(w->pool);
-    if (w->switch_ev)
-        event_free(w->switch_ev);
-    if (w->stop_ev)
-        event_free(w->stop_ev);
+    if (w->wake_ev)
+        event_free(w->wake_ev);
+    if (w->base && w->wake_fd >= 0)   /* a worker never initialised has fd 0 */
+        close(w->wake_fd);
     if (w->drain_timer)
         event_free(w->drain_timer);
     if (w->dns)

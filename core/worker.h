@@ -28,8 +28,9 @@ typedef struct sl_worker {
     int n_htps;
     sl_snapshot_t *snap;             /* what new requests use */
     _Atomic(sl_snapshot_t *) pending;
-    struct event *switch_ev;
-    struct event *stop_ev;
+    atomic_bool stop_requested;
+    int wake_fd;                     /* eventfd: the main thread's doorbell */
+    struct event *wake_ev;
     struct event *drain_timer;
     atomic_bool draining;
     struct sl_pool *pool;

@@ -41,7 +41,7 @@ perf_nginx_start origin "$CPU_LOAD" "$origin_port" "$(perf_nginx_origin_block "$
 perf_check_proxy origin "$origin_port" "$body"
 
 variants=(none noop-lua header-lua header-c)
-declare -A port_of=() rps_of=() p99_of=()
+declare -A port_of=() pid_of=() rps_of=() p99_of=() cpu_of=()
 for v in "${variants[@]}"; do
     perf_free_port; port_of[$v]=$PERF_PORT
     plugins=""
@@ -61,6 +61,7 @@ routes:
 $plugins
 YAML
     perf_spawn "sluice-$v" "$CPU_PROXY" "$SLUICE_BIN" -c "$conf"
+    pid_of[$v]=$PERF_LAST_PID
     perf_wait_listening "$PERF_LAST_PID" "${port_of[$v]}" "sluice-$v" 10
     perf_check_proxy "sluice-$v" "${port_of[$v]}" "$body"
 done
@@ -73,29 +74,42 @@ done
 for ((round = 1; round <= rounds; round++)); do
     for v in "${variants[@]}"; do
         out="$PERF_TMP/round$round-$v.txt"
+        ticks=$(perf_cpu_ticks "${pid_of[$v]}")
         perf_wrk "$CPU_LOAD" "http://127.0.0.1:${port_of[$v]}/" "$duration" "$connections" "$out" ||
             perf_die "measuring $v failed"
-        read -r rps _p50 p99 errors _ < <(perf_wrk_parse "$out")
+        ticks=$(($(perf_cpu_ticks "${pid_of[$v]}") - ticks))
+        read -r rps _p50 p99 errors requests < <(perf_wrk_parse "$out")
         ((errors == 0)) || perf_die "$v had $errors errors in round $round"
+        cpu=$(perf_cpu_us_per_request "$ticks" "$requests")
         rps_of[$v]+="$rps "
         p99_of[$v]+="$p99 "
-        printf '  round %d %-11s %10.1f req/s  p99 %7.3f ms\n' "$round" "$v" "$rps" "$p99"
+        cpu_of[$v]+="$cpu "
+        printf '  round %d %-11s %10.1f req/s  p99 %7.3f ms  %6s us CPU/request\n' "$round" "$v" "$rps" "$p99" "$cpu"
     done
 done
 
 # shellcheck disable=SC2086
 base=$(perf_median ${rps_of[none]})
-printf '\nmedian of %d rounds (throughput relative to no plugins):\n' "$rounds"
+# shellcheck disable=SC2086
+base_cpu=$(perf_median ${cpu_of[none]})
+printf '\nmedian of %d rounds, relative to no plugins (throughput: req/s ratio; CPU: no-plugin CPU per\n' "$rounds"
+printf 'request / this CPU per request, i.e. the throughput ratio of a saturated worker, which neighbours\n'
+printf 'on a shared machine disturb far less):\n'
 for v in "${variants[@]}"; do
     # shellcheck disable=SC2086
     rps=$(perf_median ${rps_of[$v]})
     # shellcheck disable=SC2086
     p99=$(perf_median ${p99_of[$v]})
+    # shellcheck disable=SC2086
+    cpu=$(perf_median ${cpu_of[$v]})
     ratio=$(perf_ratio "$rps" "$base")
+    cpu_ratio=$(perf_ratio "$base_cpu" "$cpu")
     target=""
     case $v in
-    noop-lua | header-lua) target="target >= 0.95x  $(perf_verdict "$ratio" ">=" 0.95)" ;;
-    header-c) target="target >= 0.98x  $(perf_verdict "$ratio" ">=" 0.98)" ;;
+    noop-lua | header-lua) limit=0.95 ;;
+    header-c) limit=0.98 ;;
+    *) limit="" ;;
     esac
-    printf '  %-11s %10.1f req/s  p99 %7.3f ms  %6.3fx  %s\n' "$v" "$rps" "$p99" "$ratio" "$target"
+    [ -n "$limit" ] && target="target >= ${limit}x: throughput $(perf_verdict "$ratio" ">=" "$limit"), CPU $(perf_verdict "$cpu_ratio" ">=" "$limit")"
+    printf '  %-11s %10.1f req/s %6.3fx  p99 %7.3f ms  %6s us CPU/req %6.3fx  %s\n' "$v" "$rps" "$ratio" "$p99" "$cpu" "$cpu_ratio" "$target"
 done

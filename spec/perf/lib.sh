@@ -390,6 +390,21 @@ perf_wrk_parse() {
     }' "$1"
 }
 
+# perf_cpu_ticks PID: CPU time (user + system, all threads) the process has
+# used so far, in clock ticks (getconf CLK_TCK per second).
+perf_cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# perf_cpu_us_per_request TICKS REQUESTS: microseconds of CPU per request.
+# On a shared machine the proxy's core is not always its own, so requests/s
+# moves with the neighbours; CPU time per request moves far less, and for a
+# one-worker proxy that saturates its core it is the inverse of throughput.
+perf_cpu_us_per_request() {
+    awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { if (n + 0 == 0) print "n/a"; else printf "%.2f\n", t * 1e6 / hz / n }'
+}
+
 # perf_median V...: the median of the numbers given (mean of the middle two
 # for an even count).
 perf_median() {
