@@ -13,6 +13,7 @@
 #include "chain.h"
 #include "host.h"
 #include "clock.h"
+#include "headbuf.h"
 #include "log.h"
 #include "pathnorm.h"
 #include "proxy.h"
@@ -639,34 +640,42 @@ int sl_request_send_head(sl_request_t *r)
     if (atomic_load(&c->w->draining))
         c->close_after = true;
 
-    size_t before = evbuffer_get_length(out);
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", r->status, reason_phrase(r->status));
+    sl_headbuf_t hb;
+    sl_headbuf_init(&hb);
+    /* Every status was checked to be 100-599 where it was set. */
+    char status[4] = { (char)('0' + r->status / 100 % 10), (char)('0' + r->status / 10 % 10),
+                       (char)('0' + r->status % 10), ' ' };
+    sl_headbuf_add(&hb, "HTTP/1.1 ", 9);
+    sl_headbuf_add(&hb, status, 4);
+    sl_headbuf_str(&hb, reason_phrase(r->status));
+    sl_headbuf_add(&hb, "\r\n", 2);
     for (int i = 0; i < r->resp_headers.n; i++) {
         const sl_hdr_t *h = &r->resp_headers.items[i];
-        struct evbuffer_iovec iov[4] = {
-            { (void *)h->name, h->name_len }, { ": ", 2 },
-            { (void *)h->value, h->value_len }, { "\r\n", 2 },
-        };
-        evbuffer_add_iovec(out, iov, 4);
+        sl_headbuf_field(&hb, h->name, h->name_len, h->value, h->value_len);
     }
     if (r->framing == SL_FRAME_CHUNKED)
-        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
-    evbuffer_add_printf(out, "X-Request-Id: %s\r\n", r->request_id);
+        sl_headbuf_add(&hb, "Transfer-Encoding: chunked\r\n", 28);
+    sl_headbuf_field(&hb, "X-Request-Id", 12, r->request_id, strlen(r->request_id));
     r->t_head_us = sl_now_us();
     if (r->snap->cfg->server.server_timing) {
         double total_ms = (double)(r->t_head_us - r->t_start_us) / 1000.0;
         double up_ms = (double)r->upstream_us / 1000.0;
         double gw_ms = total_ms - up_ms;
-        evbuffer_add_printf(out, "Server-Timing: upstream;dur=%.3f, gateway;dur=%.3f\r\n", up_ms,
-                            gw_ms < 0 ? 0.0 : gw_ms);
+        char timing[96];
+        int n = snprintf(timing, sizeof timing, "upstream;dur=%.3f, gateway;dur=%.3f", up_ms,
+                         gw_ms < 0 ? 0.0 : gw_ms);
+        sl_headbuf_field(&hb, "Server-Timing", 13, timing, (size_t)n);
     }
     if (c->close_after)
-        evbuffer_add(out, "Connection: close\r\n\r\n", 21);
+        sl_headbuf_add(&hb, "Connection: close\r\n\r\n", 21);
     else if (r->head.minor == 0)
-        evbuffer_add(out, "Connection: keep-alive\r\n\r\n", 26);
+        sl_headbuf_add(&hb, "Connection: keep-alive\r\n\r\n", 26);
     else
-        evbuffer_add(out, "\r\n", 2);
-    r->bytes_out += evbuffer_get_length(out) - before;
+        sl_headbuf_add(&hb, "\r\n", 2);
+    size_t head_len = hb.len;
+    if (sl_headbuf_flush(&hb, out) != 0)
+        return -1;
+    r->bytes_out += head_len;
     r->head_sent = true;
     conn_output_queued(c);
     return 0;

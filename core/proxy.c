@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "headbuf.h"
 #include "log.h"
 #include "netutil.h"
 #include "pool.h"
@@ -140,12 +141,9 @@ void sl_proxy_cancel(sl_request_t *r)
 
 /* ---- building the upstream request ---------------------------------------- */
 
-static void add_header(struct evbuffer *b, const char *name, const char *value, size_t vlen)
+static void add_header(sl_headbuf_t *b, const char *name, const char *value, size_t vlen)
 {
-    evbuffer_add(b, name, strlen(name));
-    evbuffer_add(b, ": ", 2);
-    evbuffer_add(b, value, vlen);
-    evbuffer_add(b, "\r\n", 2);
+    sl_headbuf_field(b, name, strlen(name), value, vlen);
 }
 
 static void host_for_target(const sl_target_t *t, char *out, size_t len)
@@ -168,22 +166,23 @@ static bool overridden(const sl_request_t *r, const char *name, size_t len)
     return false;
 }
 
-static void build_request_head(sl_proxy_t *px, const sl_target_t *t)
+static int build_request_head(sl_proxy_t *px, const sl_target_t *t)
 {
     sl_request_t *r = px->r;
     const sl_upstream_t *u = px->up->conf;
-    struct evbuffer *b = px->up_head;
-    evbuffer_drain(b, evbuffer_get_length(b));
+    sl_headbuf_t hb, *b = &hb;
+    sl_headbuf_init(b);
+    evbuffer_drain(px->up_head, evbuffer_get_length(px->up_head));
     if (r->up_method)
-        evbuffer_add(b, r->up_method, strlen(r->up_method));
+        sl_headbuf_str(b, r->up_method);
     else
-        evbuffer_add(b, r->head.method, r->head.method_len);
-    evbuffer_add(b, " ", 1);
+        sl_headbuf_add(b, r->head.method, r->head.method_len);
+    sl_headbuf_add(b, " ", 1);
     if (r->up_target)
-        evbuffer_add(b, r->up_target, r->up_target_len);
+        sl_headbuf_add(b, r->up_target, r->up_target_len);
     else
-        evbuffer_add(b, r->head.target, r->head.target_len);
-    evbuffer_add(b, " HTTP/1.1\r\n", 11);
+        sl_headbuf_add(b, r->head.target, r->head.target_len);
+    sl_headbuf_add(b, " HTTP/1.1\r\n", 11);
 
     char host[300];
     if (u->host_header == SL_HOST_FIXED) {
@@ -216,16 +215,15 @@ static void build_request_head(sl_proxy_t *px, const sl_target_t *t)
             name_is(h->name, h->name_len, "content-length") ||
             name_is(h->name, h->name_len, "expect"))
             continue;
-        evbuffer_add(b, h->name, h->name_len);
-        evbuffer_add(b, ": ", 2);
-        evbuffer_add(b, h->value, h->value_len);
-        evbuffer_add(b, "\r\n", 2);
+        sl_headbuf_field(b, h->name, h->name_len, h->value, h->value_len);
     }
     const char *ip = sl_request_client_ip(r);
     if (xff) {
-        evbuffer_add(b, "X-Forwarded-For: ", 17);
-        evbuffer_add(b, xff->value, xff->value_len);
-        evbuffer_add_printf(b, ", %s\r\n", ip);
+        sl_headbuf_add(b, "X-Forwarded-For: ", 17);
+        sl_headbuf_add(b, xff->value, xff->value_len);
+        sl_headbuf_add(b, ", ", 2);
+        sl_headbuf_str(b, ip);
+        sl_headbuf_add(b, "\r\n", 2);
     } else {
         add_header(b, "X-Forwarded-For", ip, strlen(ip));
     }
@@ -236,18 +234,18 @@ static void build_request_head(sl_proxy_t *px, const sl_target_t *t)
     add_header(b, "X-Request-Id", r->request_id, strlen(r->request_id));
     for (int i = 0; i < r->up_headers.n; i++) {   /* set by plugins; NULL value = removed */
         const sl_hdr_t *h = &r->up_headers.items[i];
-        if (!h->value)
-            continue;
-        evbuffer_add(b, h->name, h->name_len);
-        evbuffer_add(b, ": ", 2);
-        evbuffer_add(b, h->value, h->value_len);
-        evbuffer_add(b, "\r\n", 2);
+        if (h->value)
+            sl_headbuf_field(b, h->name, h->name_len, h->value, h->value_len);
     }
-    if (r->body)
-        evbuffer_add_printf(b, "Content-Length: %zu\r\n", evbuffer_get_length(r->body));
-    else if (r->head.content_length == 0)
-        evbuffer_add(b, "Content-Length: 0\r\n", 19);
-    evbuffer_add(b, "\r\n", 2);
+    if (r->body) {
+        sl_headbuf_add(b, "Content-Length: ", 16);
+        sl_headbuf_uint(b, evbuffer_get_length(r->body));
+        sl_headbuf_add(b, "\r\n", 2);
+    } else if (r->head.content_length == 0) {
+        sl_headbuf_add(b, "Content-Length: 0\r\n", 19);
+    }
+    sl_headbuf_add(b, "\r\n", 2);
+    return sl_headbuf_flush(b, px->up_head);
 }
 
 /* Finds cookie `name` in a Cookie header ("a=1; b=2"). */
@@ -490,7 +488,10 @@ static void attempt(sl_proxy_t *px)
     px->in_flight = true;
     sl_balancer_start(px->bal, idx);
     px->t_attempt_us = sl_now_us();
-    build_request_head(px, t);
+    if (build_request_head(px, t) != 0) {
+        attempt_failed(px, FAIL_CONNECT, "out of memory building the request");
+        return;
+    }
     snprintf(px->key, sizeof px->key, "%s|%s|%d|%p", t->tls ? "https" : "http", t->host, t->port,
              t->tls ? (void *)px->up->ssl_ctx : NULL);
 
