@@ -42,7 +42,7 @@ void *sl_arena_alloc_raw(sl_arena_t *a, size_t n)
 
 char *sl_arena_strndup(sl_arena_t *a, const char *s, size_t n)
 {
-    char *p = sl_arena_alloc(a, n + 1);
+    char *p = sl_arena_alloc_raw(a, n + 1);   /* every byte is written below */
     if (p) {
         memcpy(p, s, n);
         p[n] = '\0';

@@ -834,7 +834,8 @@ int sl_hdrs_add(sl_request_t *r, sl_hdrs_t *h, const char *name, size_t nlen, co
 {
     if (h->n == h->cap) {
         int cap = h->cap ? h->cap * 2 : 16;
-        sl_hdr_t *items = sl_arena_alloc(&r->arena, sizeof *items * (size_t)cap);
+        /* Raw: entries are written before they are counted in h->n. */
+        sl_hdr_t *items = sl_arena_alloc_raw(&r->arena, sizeof *items * (size_t)cap);
         if (!items)
             return -1;
         if (h->n)

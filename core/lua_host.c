@@ -81,7 +81,8 @@ static int prepare_state(lua_State *L)
 {
     sl_lua_state_t *st = lua_touserdata(L, 1);
     sl_lua_sandbox_prepare(L, st);
-    st->ref_ctxs = new_table_ref(L);
+    lua_createtable(L, 256, 0);
+    st->ref_ctxs = luaL_ref(L, LUA_REGISTRYINDEX);
     st->ref_threads = new_table_ref(L);
     st->ref_results = new_table_ref(L);
     sl_lua_runner_prepare(L, st);
@@ -129,6 +130,7 @@ void sl_lua_state_free(sl_lua_state_t *st)
         return;
     if (st->L)
         lua_close(st->L);
+    free(st->free_slots);
     free(st);
 }
 

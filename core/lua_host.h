@@ -98,14 +98,19 @@ struct sl_lua_state {
     sl_lua_req_t *spare_reqs;     /* records of finished requests, for reuse */
     int n_spare_reqs;
     /* registry refs of per-state tables and helpers */
-    int ref_ctxs;                 /* lightuserdata(r) -> the request's ctx table */
+    int ref_ctxs;                 /* ctx slot (integer) -> the request's ctx table */
+    /* ctx slots: small integers, reused, so the ctx tables sit in the array
+     * part of one table instead of churning a hash keyed by request. */
+    int *free_slots;
+    int n_free_slots, cap_free_slots, next_slot;
     int ref_threads;              /* lightuserdata(coroutine) -> it (in use or idle) */
     int ref_results;              /* lightuserdata(call) -> captured I/O results */
     int ref_json;                 /* the sluice.json module table */
     int ref_io_wrap;              /* function(start) -> function(...) start(...) return take() end */
     int ref_guards;               /* {pcall, xpcall} that let exit() through */
     int ref_format;               /* string.format */
-    int ref_enter;                /* function(fn, conf, r, ...): finds or makes ctx, calls fn */
+    int ref_enter;                /* function(fn, conf, slot[, chunk, last]): finds or makes
+                                     ctx, calls fn */
     int ref_traceback;            /* the message handler of the direct phases */
 };
 
@@ -179,6 +184,7 @@ struct sl_lua_req {
     sl_req_t *r;
     sl_lua_call_t *suspended;     /* the coroutine waiting for I/O, if any */
     sl_lua_req_t *prev, *next;    /* live records; next also links spare ones */
+    int ctx_slot;
     int call_busy;
     sl_lua_call_t call;           /* a request runs one coroutine call at a time */
 };
