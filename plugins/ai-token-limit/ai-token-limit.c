@@ -12,9 +12,8 @@
  *   log:     add (prompt + completion tokens from ai-proxy) - estimate,
  *            or give the whole estimate back when there is no usage
  *
- * The reservation is remembered in the request context as text
- * ("ai-token-limit.reservation"), since the SDK has no other per-request
- * slot that survives from access to log. */
+ * The reservation is remembered in the instance's request slot
+ * (atl_request_t, host->req_slot). */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +29,6 @@
 #include "atl_redis.h"
 #include "sluice/host.h"
 #include "sluice/plugin.h"
-
-#define RESERVATION_CTX "ai-token-limit.reservation"
 
 const sl_host_t *atl_host;
 
@@ -73,9 +70,12 @@ static sl_status_t conclude(atl_call_t *call, sl_req_t *r, const atl_verdict_t *
 {
     if (v->refused >= 0)
         return atl_answer_exceeded(r, call->conf, v);
-    char text[64];
-    int n = snprintf(text, sizeof text, "%lld %lld %c", (long long)call->estimate, (long long)v->at_ms, store);
-    atl_host->ctx_set(r, RESERVATION_CTX, text, (size_t)n);
+    atl_request_t *q = atl_request(r, call->conf, 1);
+    if (!q)
+        return SL_ERROR;
+    q->estimate = call->estimate;
+    q->at_ms = v->at_ms;
+    q->store = store;
     atl_note_headers(r, call->conf, v);
     return SL_OK;
 }
@@ -142,8 +142,7 @@ static sl_status_t access_phase(void *instance, sl_req_t *r)
 
 static sl_status_t header_filter(void *instance, sl_req_t *r)
 {
-    (void)instance;
-    atl_send_headers(r);
+    atl_send_headers(r, instance);
     return SL_OK;
 }
 
@@ -202,11 +201,11 @@ static void correct_in_redis(const atl_conf_t *c, sl_req_t *r, const char *prefi
 static void log_phase(void *instance, sl_req_t *r)
 {
     const atl_conf_t *c = instance;
-    const char *text = atl_host->ctx_get(r, RESERVATION_CTX, NULL);
-    long long estimate, at_ms;
-    char store;
-    if (!text || sscanf(text, "%lld %lld %c", &estimate, &at_ms, &store) != 3)
+    const atl_request_t *q = atl_request(r, c, 0);
+    if (!q || !q->store)
         return;
+    int64_t estimate = q->estimate, at_ms = q->at_ms;
+    char store = q->store;
     int64_t prompt = usage(r, "ai.usage.prompt_tokens"), completion = usage(r, "ai.usage.completion_tokens");
     int64_t actual = prompt >= 0 && completion >= 0 ? prompt + completion : 0;
     int64_t delta = actual - estimate;

@@ -6,7 +6,6 @@
 #include "atl_host.h"
 #include "atl_key.h"
 
-#define HEADERS_CTX "ai-token-limit.headers"
 
 int64_t atl_remaining(const atl_conf_t *c, const atl_verdict_t *v, int i)
 {
@@ -45,23 +44,35 @@ void atl_format_window(int64_t ms, char *out, size_t cap)
         }
 }
 
-void atl_note_headers(sl_req_t *r, const atl_conf_t *c, const atl_verdict_t *v)
+atl_request_t *atl_request(sl_req_t *r, const atl_conf_t *c, int create)
 {
-    int i = atl_tightest(c, v);
-    char text[48];
-    int n = snprintf(text, sizeof text, "%lld %lld", (long long)c->limits[i].tokens,
-                     (long long)atl_remaining(c, v, i));
-    atl_host->ctx_set(r, HEADERS_CTX, text, (size_t)n);
+    void **slot = atl_host->req_slot(r, (void *)c);
+    if (!slot)
+        return NULL;
+    if (!*slot && create)
+        *slot = atl_host->req_alloc(r, sizeof(atl_request_t));
+    return *slot;
 }
 
-void atl_send_headers(sl_req_t *r)
+void atl_note_headers(sl_req_t *r, const atl_conf_t *c, const atl_verdict_t *v)
 {
-    const char *text = atl_host->ctx_get(r, HEADERS_CTX, NULL);
-    long long limit, remaining;
-    char a[24], b[24];
-    if (!text || sscanf(text, "%lld %lld", &limit, &remaining) != 2)
+    atl_request_t *q = atl_request(r, c, 1);
+    if (!q)
         return;
-    int na = snprintf(a, sizeof a, "%lld", limit), nb = snprintf(b, sizeof b, "%lld", remaining);
+    int i = atl_tightest(c, v);
+    q->have_headers = 1;
+    q->limit = c->limits[i].tokens;
+    q->remaining = atl_remaining(c, v, i);
+}
+
+void atl_send_headers(sl_req_t *r, const atl_conf_t *c)
+{
+    const atl_request_t *q = atl_request(r, c, 0);
+    if (!q || !q->have_headers)
+        return;
+    char a[24], b[24];
+    int na = snprintf(a, sizeof a, "%lld", (long long)q->limit);
+    int nb = snprintf(b, sizeof b, "%lld", (long long)q->remaining);
     atl_host->resp_set_header(r, "X-TokenLimit-Limit", a, (size_t)na);
     atl_host->resp_set_header(r, "X-TokenLimit-Remaining", b, (size_t)nb);
 }

@@ -22,11 +22,24 @@ int64_t atl_retry_after(const atl_conf_t *c, const atl_verdict_t *v, int i);
 /* "1h", "5m", "90s", "1500ms": the window as it is shortest written. */
 void atl_format_window(int64_t ms, char *out, size_t cap);
 
-/* Remembers the headers for header_filter (ctx "ai-token-limit.headers"). */
+/* What this instance remembers about a request from access to header_filter
+ * and log, kept in its host->req_slot. */
+typedef struct atl_request {
+    int64_t estimate, at_ms;      /* the reservation, when store is set */
+    char store;                   /* 'L' local, 'R' redis, 0: nothing reserved */
+    int have_headers;
+    int64_t limit, remaining;     /* for X-TokenLimit-* */
+} atl_request_t;
+
+/* The instance's record for r: found, or made when create is set. NULL when
+ * there is none (or out of memory). */
+atl_request_t *atl_request(sl_req_t *r, const atl_conf_t *c, int create);
+
+/* Remembers the headers for header_filter. */
 void atl_note_headers(sl_req_t *r, const atl_conf_t *c, const atl_verdict_t *v);
 
 /* header_filter: sets the remembered headers, if any. */
-void atl_send_headers(sl_req_t *r);
+void atl_send_headers(sl_req_t *r, const atl_conf_t *c);
 
 /* 429 token_limit_exceeded with Retry-After; SL_DONE (SL_ERROR if it could not answer). */
 sl_status_t atl_answer_exceeded(sl_req_t *r, const atl_conf_t *c, const atl_verdict_t *v);
