@@ -17,6 +17,7 @@
 #include "aip_conf.h"
 #include "aip_exchange.h"
 #include "aip_host.h"
+#include "json_scan.h"
 
 const sl_host_t *aip_host;
 
@@ -61,11 +62,45 @@ static sl_status_t refuse(sl_req_t *r, int status, const char *code, const char 
     return SL_DONE;
 }
 
+/* A chat request read in place (json_scan.h), as long as that is enough:
+ * a well-formed object whose model is a plain string. OpenAI-format
+ * targets then never need a jansson tree of it. SL_OK (which serving never
+ * returns otherwise): read it the
+ * full way. */
+static sl_status_t serve_scanned(const aip_conf_t *c, sl_req_t *r, const char *text, size_t len)
+{
+    js_span_t body;
+    if (!text || !js_validate(text, len, &body) || js_kind(body) != '{')
+        return SL_OK;
+    js_span_t model = js_member(body, "model", NULL);
+    char alias[256];
+    /* Escapes need unescaping: left to jansson. */
+    if (js_kind(model) != '"' || model.len - 2 >= sizeof alias || memchr(model.p, '\\', model.len))
+        return SL_OK;
+    memcpy(alias, model.p + 1, model.len - 2);
+    alias[model.len - 2] = '\0';
+    const aip_model_t *m = aip_conf_model(c, alias);
+    if (!m) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "the model \"%.200s\" does not exist", alias);
+        return refuse(r, 404, "model_not_found", msg);
+    }
+    if (js_kind(js_member(body, "messages", NULL)) != '[')
+        return refuse(r, 400, "invalid_request", "messages must be an array");
+    bool stream = js_kind(js_member(body, "stream", NULL)) == 't';
+    return aip_exchange_start(r, c, m, AIP_OP_CHAT, NULL, text, len, stream);
+}
+
 /* The client's body as a JSON object with a known model, or an answer. */
 static sl_status_t serve(const aip_conf_t *c, sl_req_t *r, aip_op_t op)
 {
     size_t len = 0;
     const char *text = aip_host->req_body(r, &len);
+    if (op == AIP_OP_CHAT) {
+        sl_status_t st = serve_scanned(c, r, text, len);
+        if (st != SL_OK)
+            return st;
+    }
     json_error_t jerr;
     json_t *req = json_loadb(text ? text : "", len, 0, &jerr);
     char msg[300];
@@ -97,7 +132,7 @@ static sl_status_t serve(const aip_conf_t *c, sl_req_t *r, aip_op_t op)
         json_decref(req);
         return refuse(r, 400, "invalid_request", "input is required");
     }
-    return aip_exchange_start(r, c, m, op, req);
+    return aip_exchange_start(r, c, m, op, req, text, len, json_is_true(json_object_get(req, "stream")));
 }
 
 static sl_status_t access_phase(void *instance, sl_req_t *r)

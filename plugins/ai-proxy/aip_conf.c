@@ -107,6 +107,7 @@ static void target_id(aip_target_t *t)
         }
     }
     snprintf(t->id, sizeof t->id, "t%016llx", (unsigned long long)h);
+    atomic_init(&t->may_have_fails, true);
 }
 
 static int build_urls(aip_target_t *t, const char *base_in, const char *api_version)

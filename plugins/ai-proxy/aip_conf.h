@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "sluice/plugin.h"
@@ -30,6 +31,11 @@ typedef struct aip_target {
     char *stream_url;            /* Gemini streams elsewhere; the same as chat_url for the others */
     char *embed_url;             /* NULL: the provider has no embeddings endpoint here */
     char id[20];                 /* "t" + 16 hex: its name in the shared dictionary */
+    /* Whether the dictionary may hold a failure count to clear on success:
+     * set by every failure (any worker), so most successes skip two
+     * dictionary deletes. Starts true: an earlier config's counts may be
+     * there. Only aip_health.c touches it. */
+    atomic_bool may_have_fails;
 } aip_target_t;
 
 typedef struct aip_model {

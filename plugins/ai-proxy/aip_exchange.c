@@ -50,7 +50,9 @@ typedef struct aip_ex {
     const aip_conf_t *conf;
     const aip_model_t *model;
     aip_op_t op;
-    json_t *req;
+    json_t *req;                 /* NULL until a target needs it parsed (see serve in ai-proxy.c) */
+    const char *raw;             /* the client's body (request memory) */
+    size_t raw_len;
     bool stream;
     char id[48];
     long created;
@@ -333,7 +335,18 @@ static bool start_attempt(aip_ex_t *x)
     x->ttfb_ms = -1;
     x->in.limit = BODY_LIMIT;
     x->held.limit = HELD_LIMIT;
-    if (aip_upreq_build(&x->up, x->conf, t, x->key, x->op, x->req, x->stream, err, sizeof err) != 0) {
+    int built = aip_upreq_build(&x->up, x->conf, t, x->key, x->op, x->req, x->raw, x->raw_len, x->stream, err,
+                                sizeof err);
+    if (built == AIP_UPREQ_NEEDS_JSON) {
+        /* Parsed only now: an OpenAI-format target never needs the tree. */
+        x->req = json_loadb(x->raw, x->raw_len, 0, NULL);
+        if (x->req)
+            built = aip_upreq_build(&x->up, x->conf, t, x->key, x->op, x->req, x->raw, x->raw_len, x->stream, err,
+                                    sizeof err);
+        else
+            snprintf(err, sizeof err, "the request body is not JSON this provider's translation can read");
+    }
+    if (built != 0) {
         snprintf(x->refused, sizeof x->refused, "%s %s: %s", t->provider_name, t->model, err);
         return false;
     }
@@ -424,10 +437,34 @@ static void emit(void *arg, const char *data, size_t len)
         aip_buf_add(&x->held, data, len);
 }
 
+/* An OpenAI-format answer goes back byte for byte (fields this gateway
+ * does not know about reach the client unchanged), so it is only checked
+ * and read for usage in place: a jansson tree of it cost more than the rest
+ * of the request. */
+static void complete_openai(aip_ex_t *x)
+{
+    js_span_t body;
+    if (!js_validate(x->in.p, x->in.len, &body) || js_kind(body) != '{') {
+        fail(x, 0, NULL, true, false, "the provider's response is not a JSON object");
+        return;
+    }
+    ai_usage_t u = {0};
+    ai_openai_usage_extract_text(body, &u);
+    record_success(x);
+    mark_target(x, x->t);
+    set_usage(x, &u);
+    H()->respond(x->r, 200, "application/json", x->in.p, x->in.len);
+    finish(x);
+}
+
 /* A whole JSON body arrived with 200. */
 static void complete_json(aip_ex_t *x)
 {
     const aip_target_t *t = x->t;
+    if (t->provider != AIP_ANTHROPIC && t->provider != AIP_GEMINI) {
+        complete_openai(x);
+        return;
+    }
     json_t *body = json_loadb(x->in.p ? x->in.p : "", x->in.len, 0, NULL);
     if (!json_is_object(body)) {
         json_decref(body);
@@ -457,8 +494,7 @@ static void complete_json(aip_ex_t *x)
     record_success(x);
     mark_target(x, t);
     set_usage(x, &u);
-    /* OpenAI-format answers go back byte for byte: fields this gateway does
-     * not know about reach the client unchanged. */
+    /* A Gemini embeddings answer is not translated: it goes back as it came. */
     if (text) {
         H()->respond(x->r, 200, "application/json", text, strlen(text));
         free(text);
@@ -672,7 +708,8 @@ static void on_pause(sl_req_t *r, void *arg)
 
 /* ---- start ---------------------------------------------------------------------- */
 
-sl_status_t aip_exchange_start(sl_req_t *r, const aip_conf_t *c, const aip_model_t *m, aip_op_t op, json_t *req)
+sl_status_t aip_exchange_start(sl_req_t *r, const aip_conf_t *c, const aip_model_t *m, aip_op_t op, json_t *req,
+                               const char *raw, size_t raw_len, bool stream)
 {
     aip_ex_t *x = H()->req_alloc(r, sizeof *x);
     if (!x || H()->req_cleanup(r, cleanup, x) != 0) {
@@ -684,7 +721,9 @@ sl_status_t aip_exchange_start(sl_req_t *r, const aip_conf_t *c, const aip_model
     x->model = m;
     x->op = op;
     x->req = req;
-    x->stream = op == AIP_OP_CHAT && json_is_true(json_object_get(req, "stream"));
+    x->raw = raw;
+    x->raw_len = raw_len;
+    x->stream = op == AIP_OP_CHAT && stream;
     const char *rid = H()->req_id(r);
     snprintf(x->id, sizeof x->id, "chatcmpl-%s", rid ? rid : "0");
     x->created = (long)time(NULL);

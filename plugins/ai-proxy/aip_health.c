@@ -63,10 +63,18 @@ void aip_breaker_failure(const aip_conf_t *c, const aip_target_t *t)
         aip_host->log(SL_LOG_LEVEL_WARN, "ai-proxy: %s %s: circuit opened for %lld ms", t->provider_name, t->model,
                       (long long)c->breaker_open_ms);
     }
+    /* Last, after every key this wrote: a success that clears the flag
+     * before this point either deleted before the writes (and the flag is
+     * set again here) or deletes after them. */
+    atomic_store(&((aip_target_t *)t)->may_have_fails, true);
 }
 
 void aip_breaker_success(const aip_target_t *t)
 {
+    /* Cleared before the deletes: a failure in another worker after them
+     * sets it again. */
+    if (!atomic_exchange(&((aip_target_t *)t)->may_have_fails, false))
+        return;
     char key[48];
     key_of(key, sizeof key, "fails", t);
     aip_host->shared_delete(DICT, key);

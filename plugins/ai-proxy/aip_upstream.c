@@ -60,21 +60,28 @@ static char *secret_value(const char *prefix, const char *key)
 }
 
 int aip_upreq_build(aip_upreq_t *u, const aip_conf_t *c, const aip_target_t *t, int key, aip_op_t op,
-                    const json_t *req, bool stream, char *err, size_t errlen)
+                    const json_t *req, const char *raw, size_t raw_len, bool stream, char *err, size_t errlen)
 {
     memset(u, 0, sizeof *u);
-    u->json = op == AIP_OP_CHAT ? chat_body(u, c, t, req, err, errlen) : embed_body(t, req, err, errlen);
-    if (!u->json)
-        return -1;
-    if (t->provider == AIP_MOCK)
-        return 0;
-    u->body = json_dumps(u->json, JSON_COMPACT);
+    bool openai_wire = t->provider != AIP_ANTHROPIC && t->provider != AIP_GEMINI && t->provider != AIP_MOCK;
+    if (op == AIP_OP_CHAT && openai_wire && raw)
+        u->body = ai_openai_request_text(raw, raw_len, t->model, &u->client_wants_usage, &u->body_len);
     if (!u->body) {
-        snprintf(err, errlen, "out of memory");
-        aip_upreq_free(u);
-        return -1;
+        if (!req)
+            return AIP_UPREQ_NEEDS_JSON;
+        u->json = op == AIP_OP_CHAT ? chat_body(u, c, t, req, err, errlen) : embed_body(t, req, err, errlen);
+        if (!u->json)
+            return -1;
+        if (t->provider == AIP_MOCK)
+            return 0;
+        u->body = json_dumps(u->json, JSON_COMPACT);
+        if (!u->body) {
+            snprintf(err, errlen, "out of memory");
+            aip_upreq_free(u);
+            return -1;
+        }
+        u->body_len = strlen(u->body);
     }
-    u->body_len = strlen(u->body);
     u->url = op == AIP_OP_EMBED ? t->embed_url : stream ? t->stream_url : t->chat_url;
     const char *k = t->n_keys > 0 ? t->keys[key % t->n_keys] : NULL;
     int n = 0;

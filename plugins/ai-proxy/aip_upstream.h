@@ -16,7 +16,7 @@ typedef enum { AIP_OP_CHAT, AIP_OP_EMBED } aip_op_t;
 #define AIP_MAX_HEADERS 12
 
 typedef struct aip_upreq {
-    json_t *json;            /* the body as sent (the mock reads this one) */
+    json_t *json;            /* the body as sent (the mock reads this one); NULL when only the text was built */
     char *body;
     size_t body_len;
     const char *url;         /* the target's; NULL for mock */
@@ -27,9 +27,16 @@ typedef struct aip_upreq {
 
 /* 0, or -1 and a message in err when this target cannot take the request
  * (translation refused it, or no embeddings endpoint): the caller moves on
- * to the next target. key: index into t->keys. */
+ * to the next target. key: index into t->keys. raw (raw_len bytes) is the
+ * client's body req was parsed from: an OpenAI-format target gets it with
+ * only the model changed, without a jansson round trip; req may then be
+ * NULL (see AIP_UPREQ_NEEDS_JSON). */
+/* aip_upreq_build's answer when the target needs the parsed body and req is
+ * NULL: parse raw and call again. */
+#define AIP_UPREQ_NEEDS_JSON (-2)
+
 int aip_upreq_build(aip_upreq_t *u, const aip_conf_t *c, const aip_target_t *t, int key, aip_op_t op,
-                    const json_t *req, bool stream, char *err, size_t errlen);
+                    const json_t *req, const char *raw, size_t raw_len, bool stream, char *err, size_t errlen);
 void aip_upreq_free(aip_upreq_t *u);
 
 #endif

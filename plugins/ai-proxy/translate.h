@@ -13,6 +13,8 @@
 
 #include <jansson.h>
 
+#include "json_scan.h"
+
 /* ---- requests: OpenAI chat body -> provider body ----
  * NULL and a message in err on input the provider cannot take (an image URL
  * Gemini cannot fetch, n > 1, a tool call whose arguments are not JSON ...).
@@ -31,6 +33,15 @@ json_t *ai_to_gemini_request(const json_t *openai, char *err, size_t n);
  * it to ai_stream_new so the extra usage chunk is removed otherwise). */
 json_t *ai_to_openai_request(const json_t *openai, const char *model, bool *client_wants_usage,
                              char *err, size_t n);
+/* The same for the client's body as text, without a jansson tree: the text
+ * with "model" replaced (and, for a streaming request that lacks it,
+ * "stream_options":{"include_usage":true} added), every other byte as the
+ * client sent it. Returns a malloc'd buffer and its length in *out_len, or
+ * NULL when the text needs more than that (a repeated "model", a model name
+ * that would need escaping, stream_options to merge into, invalid input):
+ * then ai_to_openai_request, which handles every case, is the way. */
+char *ai_openai_request_text(const char *text, size_t len, const char *model, bool *client_wants_usage,
+                             size_t *out_len);
 
 /* ---- non-streaming responses -> OpenAI chat.completion ----
  * created and model (the alias the client asked for) are the caller's.
@@ -64,6 +75,9 @@ typedef struct ai_usage {
  * another; OpenAI usage and Gemini usageMetadata are complete each time and
  * replace it. Start from a zeroed struct. Returns out->present. */
 bool ai_usage_extract(const char *provider, const json_t *body, ai_usage_t *out);
+/* ai_usage_extract for an OpenAI-format body read in place (a validated
+ * object span, see json_scan.h). */
+bool ai_openai_usage_extract_text(js_span_t body, ai_usage_t *out);
 /* {"prompt_tokens","completion_tokens","total_tokens",
  *  "prompt_tokens_details":{"cached_tokens"},
  *  "completion_tokens_details":{"reasoning_tokens"}} */

@@ -268,37 +268,8 @@ fail:
 }
 
 static json_t *translate_tools(const json_t *tools, char *err, size_t n) {
-    if (!json_is_array(tools))
-        return ai_fail(err, n, "tools must be an array");
-    json_t *out = json_array();
-    size_t i;
-    const json_t *t;
-    json_array_foreach(tools, i, t) {
-        const json_t *fn = json_object_get(t, "function");
-        const char *type = json_string_value(json_object_get(t, "type"));
-        const char *name = json_string_value(json_object_get(fn, "name"));
-        if (!type || strcmp(type, "function") != 0 || !name) {
-            json_decref(out);
-            return ai_fail(err, n, "tools[%zu] must be a function tool with a name", i);
-        }
-        json_t *tool = json_object();
-        json_object_set_new(tool, "name", json_string(name));
-        const json_t *desc = json_object_get(fn, "description");
-        if (json_is_string(desc))
-            json_object_set(tool, "description", (json_t *)desc);
-        const json_t *params = json_object_get(fn, "parameters");
-        if (json_is_object(params)) {
-            json_object_set_new(tool, "input_schema", json_deep_copy(params));
-        } else {
-            /* input_schema is required; OpenAI allows a tool with no parameters. */
-            json_t *schema = json_object();
-            json_object_set_new(schema, "type", json_string("object"));
-            json_object_set_new(schema, "properties", json_object());
-            json_object_set_new(tool, "input_schema", schema);
-        }
-        json_array_append_new(out, tool);
-    }
-    return out;
+    /* input_schema is required; OpenAI allows a tool with no parameters. */
+    return ai_function_declarations(tools, "input_schema", true, err, n);
 }
 
 static json_t *translate_tool_choice(const json_t *choice, const json_t *parallel, char *err, size_t n) {

@@ -306,32 +306,12 @@ fail:
 }
 
 static json_t *translate_tools(const json_t *tools, char *err, size_t n) {
-    if (!json_is_array(tools))
-        return ai_fail(err, n, "tools must be an array");
-    json_t *decls = json_array();
-    size_t i;
-    const json_t *t;
-    json_array_foreach(tools, i, t) {
-        const json_t *fn = json_object_get(t, "function");
-        const char *type = json_string_value(json_object_get(t, "type"));
-        const char *name = json_string_value(json_object_get(fn, "name"));
-        if (!type || strcmp(type, "function") != 0 || !name) {
-            json_decref(decls);
-            return ai_fail(err, n, "tools[%zu] must be a function tool with a name", i);
-        }
-        json_t *d = json_object();
-        json_object_set_new(d, "name", json_string(name));
-        const json_t *desc = json_object_get(fn, "description");
-        if (json_is_string(desc))
-            json_object_set(d, "description", (json_t *)desc);
-        /* parametersJsonSchema takes JSON Schema as OpenAI clients write it
-         * ("parameters" is an OpenAPI subset that rejects e.g.
-         * additionalProperties, which strict OpenAI tools require). */
-        const json_t *params = json_object_get(fn, "parameters");
-        if (json_is_object(params))
-            json_object_set_new(d, "parametersJsonSchema", json_deep_copy(params));
-        json_array_append_new(decls, d);
-    }
+    /* parametersJsonSchema takes JSON Schema as OpenAI clients write it
+     * ("parameters" is an OpenAPI subset that rejects e.g.
+     * additionalProperties, which strict OpenAI tools require). */
+    json_t *decls = ai_function_declarations(tools, "parametersJsonSchema", false, err, n);
+    if (!decls)
+        return NULL;
     if (json_array_size(decls) == 0) {
         json_decref(decls);
         return json_array();

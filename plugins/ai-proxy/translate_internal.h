@@ -63,6 +63,13 @@ char *ai_content_text(const json_t *content);
 /* Splits "data:<mime>;base64,<data>"; false if not a base64 data URL. The
  * out strings point into url. */
 bool ai_parse_data_url(const char *url, const char **mime, size_t *mime_len, const char **data);
+/* "tools" (OpenAI function tools) as the providers' function declarations:
+ * per tool {"name", "description" when a string, params_key: a copy of
+ * "parameters" when an object}; without parameters, schema_required puts the
+ * empty object schema there instead. NULL + err when tools is not an array
+ * or a tool is not a function with a name. */
+json_t *ai_function_declarations(const json_t *tools, const char *params_key, bool schema_required, char *err,
+                                 size_t n);
 /* OpenAI error type for an HTTP status. */
 const char *ai_error_type_for_status(int status);
 

@@ -113,6 +113,36 @@ char *ai_content_text(const json_t *content) {
     return out;
 }
 
+json_t *ai_function_declarations(const json_t *tools, const char *params_key, bool schema_required, char *err,
+                                 size_t n) {
+    if (!json_is_array(tools))
+        return ai_fail(err, n, "tools must be an array");
+    json_t *out = json_array();
+    size_t i;
+    const json_t *t;
+    json_array_foreach(tools, i, t) {
+        const json_t *fn = json_object_get(t, "function");
+        const char *type = json_string_value(json_object_get(t, "type"));
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        if (!type || strcmp(type, "function") != 0 || !name) {
+            json_decref(out);
+            return ai_fail(err, n, "tools[%zu] must be a function tool with a name", i);
+        }
+        json_t *decl = json_object();
+        json_object_set_new(decl, "name", json_string(name));
+        const json_t *desc = json_object_get(fn, "description");
+        if (json_is_string(desc))
+            json_object_set(decl, "description", (json_t *)desc);
+        const json_t *params = json_object_get(fn, "parameters");
+        if (json_is_object(params))
+            json_object_set_new(decl, params_key, json_deep_copy(params));
+        else if (schema_required)
+            json_object_set_new(decl, params_key, json_pack("{s:s,s:{}}", "type", "object", "properties"));
+        json_array_append_new(out, decl);
+    }
+    return out;
+}
+
 bool ai_parse_data_url(const char *url, const char **mime, size_t *mime_len, const char **data) {
     if (strncmp(url, "data:", 5) != 0)
         return false;
@@ -158,17 +188,83 @@ json_t *ai_to_openai_request(const json_t *openai, const char *model, bool *clie
     return out;
 }
 
-static bool delta_carries_content(const json_t *chunk) {
-    size_t i;
-    const json_t *choice;
-    json_array_foreach(json_object_get(chunk, "choices"), i, choice) {
-        const json_t *delta = json_object_get(choice, "delta");
-        const json_t *text = json_object_get(delta, "content");
-        const json_t *refusal = json_object_get(delta, "refusal");
-        if ((json_is_string(text) && json_string_length(text) > 0) ||
-            (json_is_string(refusal) && json_string_length(refusal) > 0) ||
-            json_array_size(json_object_get(delta, "tool_calls")) > 0 ||
-            json_is_object(json_object_get(delta, "function_call")))
+/* A name jansson would write as it is between the quotes. */
+static bool needs_no_escape(const char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\' || *s == 0x7f)
+            return false;
+    return true;
+}
+
+char *ai_openai_request_text(const char *text, size_t len, const char *model, bool *client_wants_usage,
+                             size_t *out_len) {
+    static const char usage_opt[] = ",\"stream_options\":{\"include_usage\":true}";
+    *client_wants_usage = false;
+    js_span_t body;
+    if (!js_validate(text, len, &body) || js_kind(body) != '{')
+        return NULL;
+    int n_model = 0;
+    js_span_t old_model = js_member(body, "model", &n_model);
+    if (!model || n_model != 1 || !needs_no_escape(model))
+        return NULL;
+    bool add_usage = false;
+    if (js_kind(js_member(body, "stream", NULL)) == 't') {
+        js_span_t opts = js_member(body, "stream_options", NULL);
+        if (!opts.p)
+            add_usage = true;
+        else if (js_kind(js_member(opts, "include_usage", NULL)) == 't')
+            *client_wants_usage = true;
+        else
+            return NULL;
+    } else {
+        js_span_t opts = js_member(body, "stream_options", NULL);
+        if (opts.p && js_kind(opts) != '{' && js_kind(opts) != 'z')
+            return NULL;
+    }
+    size_t mlen = strlen(model);
+    size_t head = (size_t)(old_model.p - text), tail_at = head + old_model.len;
+    /* The body's closing brace: the new member goes right before it. */
+    size_t close_at = (size_t)(body.p - text) + body.len - 1;
+    size_t total = len - old_model.len + mlen + 2 + (add_usage ? sizeof usage_opt - 1 : 0);
+    char *out = malloc(total + 1);
+    if (!out)
+        return NULL;
+    char *w = out;
+    memcpy(w, text, head);
+    w += head;
+    *w++ = '"';
+    memcpy(w, model, mlen);
+    w += mlen;
+    *w++ = '"';
+    if (add_usage) {
+        memcpy(w, text + tail_at, close_at - tail_at);
+        w += close_at - tail_at;
+        memcpy(w, usage_opt, sizeof usage_opt - 1);
+        w += sizeof usage_opt - 1;
+        memcpy(w, text + close_at, len - close_at);
+        w += len - close_at;
+    } else {
+        memcpy(w, text + tail_at, len - tail_at);
+        w += len - tail_at;
+    }
+    *w = '\0';
+    *out_len = (size_t)(w - out);
+    return out;
+}
+
+static void openai_usage_span(js_span_t usage, ai_usage_t *out);
+
+static bool delta_carries_content(js_span_t choices) {
+    size_t pos = 0;
+    js_span_t choice;
+    static const char *const keys[] = {"content", "refusal", "tool_calls", "function_call"};
+    while (js_next(choices, &pos, &choice)) {
+        js_span_t d[4];
+        js_members(js_member(choice, "delta", NULL), keys, 4, d);
+        size_t tpos = 0;
+        js_span_t first;
+        if (js_nonempty_string(d[0]) || js_nonempty_string(d[1]) || js_next(d[2], &tpos, &first) ||
+            js_kind(d[3]) == '{')
             return true;
     }
     return false;
@@ -201,24 +297,31 @@ int ai_openai_stream_event(ai_stream_t *s, const sse_event_t *ev) {
         s->emit(s->arg, ev->raw, ev->raw_len);
         return 0;
     }
-    json_t *chunk = json_loadb(ev->data, ev->data_len, 0, NULL);
-    if (!json_is_object(chunk)) {
-        json_decref(chunk);
+    /* Read in place: a jansson tree per chunk was most of a stream's cost,
+     * and only the error case needs more than a few fields. */
+    js_span_t chunk;
+    if (!js_validate(ev->data, ev->data_len, &chunk) || js_kind(chunk) != '{')
         return -1;
-    }
-    const json_t *e = json_object_get(chunk, "error");
-    if ((e && !json_is_null(e)) || strcmp(ev->type, "error") == 0) {
-        openai_stream_error(s, chunk);
-        json_decref(chunk);
+    static const char *const keys[] = {"error", "usage", "choices"};
+    js_span_t f[3];
+    js_members(chunk, keys, 3, f);
+    js_span_t e = f[0], usage = f[1], choices = f[2];
+    if ((e.p && js_kind(e) != 'z') || strcmp(ev->type, "error") == 0) {
+        json_t *body = json_loadb(ev->data, ev->data_len, 0, NULL);
+        if (!json_is_object(body)) {
+            json_decref(body);
+            return -1;
+        }
+        openai_stream_error(s, body);
+        json_decref(body);
         return 0;
     }
-    const json_t *usage = json_object_get(chunk, "usage");
-    const json_t *choices = json_object_get(chunk, "choices");
-    bool usage_only = json_is_object(usage) && json_is_array(choices) && json_array_size(choices) == 0;
-    if (json_is_object(usage))
-        ai_openai_usage(usage, &s->usage);
-    bool content = delta_carries_content(chunk);
-    json_decref(chunk);
+    size_t pos = 0;
+    js_span_t first;
+    bool usage_only = js_kind(usage) == '{' && js_kind(choices) == '[' && !js_next(choices, &pos, &first);
+    if (js_kind(usage) == '{')
+        openai_usage_span(usage, &s->usage);
+    bool content = delta_carries_content(choices);
     /* Added upstream only for metering: a client that did not ask for it may
      * not expect a chunk without choices. (Azure's leading prompt-filter chunk
      * also has "choices": [] but no usage, so it stays.) */
@@ -245,6 +348,31 @@ void ai_openai_usage(const json_t *usage, ai_usage_t *out) {
     out->reasoning = int_field(json_object_get(usage, "completion_tokens_details"), "reasoning_tokens", 0);
     out->cache_write = 0;
     out->present = true;
+}
+
+static long span_int(js_span_t obj, const char *key, long dflt) {
+    return (long)js_integer(js_member(obj, key, NULL), dflt);
+}
+
+static void openai_usage_span(js_span_t usage, ai_usage_t *out) {
+    static const char *const keys[] = {"prompt_tokens", "completion_tokens", "total_tokens",
+                                       "prompt_tokens_details", "completion_tokens_details"};
+    js_span_t f[5];
+    js_members(usage, keys, 5, f);
+    out->prompt = (long)js_integer(f[0], 0);
+    out->completion = (long)js_integer(f[1], 0);
+    out->total = (long)js_integer(f[2], out->prompt + out->completion);
+    out->cached = span_int(f[3], "cached_tokens", 0);
+    out->reasoning = span_int(f[4], "reasoning_tokens", 0);
+    out->cache_write = 0;
+    out->present = true;
+}
+
+bool ai_openai_usage_extract_text(js_span_t body, ai_usage_t *out) {
+    js_span_t usage = js_member(body, "usage", NULL);
+    if (js_kind(usage) == '{')
+        openai_usage_span(usage, out);
+    return out->present;
 }
 
 bool ai_usage_extract(const char *provider, const json_t *body, ai_usage_t *out) {
