@@ -17,7 +17,6 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
@@ -44,6 +43,8 @@
 /* libevent may wake a timer a hair before our own clock reaches the deadline;
  * treating that as due avoids re-arming a zero-length timer. */
 #define DEADLINE_SLACK_US 1000
+/* Reply trees up to this many nodes are copied without a malloc. */
+#define SMALL_REPLY_NODES 32
 
 /* ---- intrusive lists ----------------------------------------------------- */
 
@@ -91,12 +92,15 @@ struct sl_redis_req {
     bool on_wire;             /* hiredis holds it: only hiredis' callback lets go */
     bool pending;             /* the caller's callback is still owed */
     bool in_callback;         /* the callback may free r, and with it let hiredis go */
-    /* sl_redis_eval keeps its arguments: NOSCRIPT means sending them again */
+    /* sl_redis_eval keeps its arguments, already in wire format, since
+     * NOSCRIPT means sending them again after the script text instead of its
+     * SHA1: the array header counts them all, and `tail` holds nkeys and the
+     * arguments. */
     sl_redis_script_t *script;
     bool sent_eval;
-    int eval_argc;
-    const char **eval_argv;
-    size_t *eval_lens;
+    size_t eval_argc;
+    const char *tail;
+    size_t tail_len;
 };
 
 typedef enum { ST_BACKOFF, ST_CONNECTING, ST_READY } conn_state_t;
@@ -151,6 +155,127 @@ static char step_auth, step_select, step_ping;
 
 static void connect_ip(sl_redis_t *r, const char *ip);
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
+
+/* ---- event loop glue --------------------------------------------------------- */
+
+/* Instead of hiredis' libevent adapter, which makes every command cost
+ * system calls: its events are one-shot, so each reply re-registers the read
+ * event and each command registers the write event and waits a loop round
+ * for writability (two epoll_ctl and an extra epoll_wait per command).
+ *
+ * Here the read event stays registered, and a command queued on a connected
+ * socket schedules `flush`, an event with no fd made active at once: it runs
+ * later in the same loop turn, after the callbacks already due, so the
+ * commands of every request handled in that turn still leave in one write.
+ * The socket's write event is used only while connecting and when a write
+ * came up short. */
+typedef struct loop_glue {
+    redisAsyncContext *ac;
+    struct event *rev, *wev, *flush;
+    bool reading;
+    bool flushing;        /* inside flush_cb: more to write means wait for the socket */
+    bool *alive;          /* cleared when hiredis frees the context during a flush */
+} loop_glue_t;
+
+static void glue_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    loop_glue_t *g = arg;
+    redisAsyncHandleRead(g->ac);
+}
+
+static void glue_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+    loop_glue_t *g = arg;
+    redisAsyncHandleWrite(g->ac);
+}
+
+static void glue_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    loop_glue_t *g = arg;
+    bool alive = true;
+    g->alive = &alive;
+    g->flushing = true;
+    redisAsyncHandleWrite(g->ac);
+    if (!alive)
+        return;
+    g->flushing = false;
+    g->alive = NULL;
+}
+
+static void glue_add_read(void *privdata)
+{
+    loop_glue_t *g = privdata;
+    if (!g->reading && event_add(g->rev, NULL) == 0)
+        g->reading = true;
+}
+
+static void glue_del_read(void *privdata)
+{
+    loop_glue_t *g = privdata;
+    if (g->reading) {
+        event_del(g->rev);
+        g->reading = false;
+    }
+}
+
+static void glue_add_write(void *privdata)
+{
+    loop_glue_t *g = privdata;
+    if ((g->ac->c.flags & REDIS_CONNECTED) && !g->flushing)
+        event_active(g->flush, EV_WRITE, 0);
+    else
+        event_add(g->wev, NULL);
+}
+
+static void glue_del_write(void *privdata)
+{
+    loop_glue_t *g = privdata;
+    event_del(g->wev);
+}
+
+static void glue_cleanup(void *privdata)
+{
+    loop_glue_t *g = privdata;
+    if (g->alive)
+        *g->alive = false;
+    event_free(g->rev);
+    event_free(g->wev);
+    event_free(g->flush);
+    free(g);
+}
+
+static int glue_attach(redisAsyncContext *ac, struct event_base *base)
+{
+    if (ac->ev.data)
+        return REDIS_ERR;
+    loop_glue_t *g = calloc(1, sizeof *g);
+    if (!g)
+        return REDIS_ERR;
+    g->ac = ac;
+    g->rev = event_new(base, ac->c.fd, EV_READ | EV_PERSIST, glue_read_cb, g);
+    g->wev = event_new(base, ac->c.fd, EV_WRITE, glue_write_cb, g);
+    g->flush = event_new(base, -1, 0, glue_flush_cb, g);
+    if (!g->rev || !g->wev || !g->flush) {
+        if (g->rev)
+            event_free(g->rev);
+        if (g->wev)
+            event_free(g->wev);
+        if (g->flush)
+            event_free(g->flush);
+        free(g);
+        return REDIS_ERR;
+    }
+    ac->ev.addRead = glue_add_read;
+    ac->ev.delRead = glue_del_read;
+    ac->ev.addWrite = glue_add_write;
+    ac->ev.delWrite = glue_del_write;
+    ac->ev.cleanup = glue_cleanup;
+    ac->ev.data = g;
+    /* As hiredis' adapter does: the write event reports the connect. */
+    glue_add_read(g);
+    event_add(g->wev, NULL);
+    return REDIS_OK;
+}
 
 /* ---- small helpers --------------------------------------------------------- */
 
@@ -447,7 +572,7 @@ static void connect_ip(sl_redis_t *r, const char *ip)
         retry_later(r, why, false);
         return;
     }
-    if (redisLibeventAttach(ac, r->base) != REDIS_OK) {
+    if (glue_attach(ac, r->base) != REDIS_OK) {
         redisAsyncFree(ac);
         retry_later(r, "cannot watch the socket", false);
         return;
@@ -662,8 +787,10 @@ static void deliver_reply(sl_redis_t *r, sl_redis_req_t *req, const redisReply *
         r->stats.errors++;
     size_t nodes = 0, ptrs = 0;
     count_reply(reply, &nodes, &ptrs);
-    sl_redis_reply_t one, *mem = &one, **ptr_mem = NULL;
-    if (nodes > 1) {
+    /* Typical replies (a script's handful of numbers) fit on the stack. */
+    sl_redis_reply_t small[SMALL_REPLY_NODES], *mem = small;
+    sl_redis_reply_t *small_ptrs[SMALL_REPLY_NODES], **ptr_mem = small_ptrs;
+    if (nodes > SMALL_REPLY_NODES || ptrs > SMALL_REPLY_NODES) {
         /* Both counts are of objects hiredis already holds, so no overflow. */
         mem = malloc(nodes * sizeof(sl_redis_reply_t) + ptrs * sizeof(sl_redis_reply_t *));
         if (!mem) {
@@ -680,7 +807,7 @@ static void deliver_reply(sl_redis_t *r, sl_redis_req_t *req, const redisReply *
     /* Nothing of r may be touched after the callback: it may free r. */
     if (req->cb)
         req->cb(req->arg, top, NULL);
-    if (mem != &one)
+    if (mem != small)
         free(mem);
     req_release(req);
 }
@@ -691,16 +818,108 @@ static bool is_noscript(const redisReply *reply)
            memcmp(reply->str, "NOSCRIPT", 8) == 0;
 }
 
+/* ---- wire format (RESP) ------------------------------------------------------ */
+
+/* Evals are formatted here rather than by hiredis, whose formatter goes
+ * through a printf-like builder for every argument of every request. */
+
+static size_t decimal_digits(size_t n)
+{
+    size_t d = 1;
+    while (n >= 10) {
+        n /= 10;
+        d++;
+    }
+    return d;
+}
+
+static char *put_digits(char *p, size_t n)
+{
+    size_t d = decimal_digits(n);
+    for (size_t i = d; i > 0; i--) {
+        p[i - 1] = (char)('0' + n % 10);
+        n /= 10;
+    }
+    return p + d;
+}
+
+/* "<type><n>\r\n" */
+static char *put_count(char *p, char type, size_t n)
+{
+    *p++ = type;
+    p = put_digits(p, n);
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+static size_t bulk_size(size_t n) { return 1 + decimal_digits(n) + 2 + n + 2; }
+
+static char *put_bulk(char *p, const char *data, size_t n)
+{
+    p = put_count(p, '$', n);
+    memcpy(p, data, n);
+    p += n;
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+/* The array header and the first two bulk strings of an eval: "EVALSHA" and
+ * the SHA1, or "EVAL" and the script text. */
+static size_t eval_head_size(size_t argc, size_t name_len, size_t what_len)
+{
+    return 1 + decimal_digits(argc) + 2 + bulk_size(name_len) + bulk_size(what_len);
+}
+
+static char *put_eval_head(char *p, size_t argc, const char *name, size_t name_len,
+                           const char *what, size_t what_len)
+{
+    p = put_count(p, '*', argc);
+    p = put_bulk(p, name, name_len);
+    return put_bulk(p, what, what_len);
+}
+
+static void on_wire(sl_redis_t *r, sl_redis_req_t *req)
+{
+    if (link_empty(&r->wire))
+        r->last_progress_us = sl_now_us();
+    req->on_wire = true;
+    link_append(&r->wire, &req->wire);
+}
+
 static bool send_to_wire(sl_redis_t *r, sl_redis_req_t *req, int argc, const char **argv,
                          const size_t *lens)
 {
     if (redisAsyncCommandArgv(r->ac, on_reply, req, argc, argv, lens) != REDIS_OK)
         return false;
-    if (link_empty(&r->wire))
-        r->last_progress_us = sl_now_us();
-    req->on_wire = true;
-    link_append(&r->wire, &req->wire);
+    on_wire(r, req);
     return true;
+}
+
+/* hiredis copies cmd into its output buffer, which goes out on the next
+ * writable event: every command queued in one loop turn leaves in one write. */
+static bool send_formatted(sl_redis_t *r, sl_redis_req_t *req, const char *cmd, size_t len)
+{
+    if (redisAsyncFormattedCommand(r->ac, on_reply, req, cmd, len) != REDIS_OK)
+        return false;
+    on_wire(r, req);
+    return true;
+}
+
+/* After NOSCRIPT: the same arguments behind the script's text. */
+static bool send_eval_source(sl_redis_t *r, sl_redis_req_t *req)
+{
+    const sl_redis_script_t *s = req->script;
+    size_t head = eval_head_size(req->eval_argc, 4, s->len);
+    char *cmd = malloc(head + req->tail_len);
+    if (!cmd)
+        return false;
+    put_eval_head(cmd, req->eval_argc, "EVAL", 4, s->source, s->len);
+    memcpy(cmd + head, req->tail, req->tail_len);
+    bool sent = send_formatted(r, req, cmd, head + req->tail_len);
+    free(cmd);
+    return sent;
 }
 
 static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
@@ -729,12 +948,8 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
     }
     if (req->script && !req->sent_eval && is_noscript(reply)) {
         req->sent_eval = true;
-        req->eval_argv[0] = "EVAL";
-        req->eval_lens[0] = 4;
-        req->eval_argv[1] = req->script->source;
-        req->eval_lens[1] = req->script->len;
         /* It keeps its place (and deadline) among the waiting. */
-        if (send_to_wire(r, req, req->eval_argc, req->eval_argv, req->eval_lens))
+        if (send_eval_source(r, req))
             return;
     }
     deliver_reply(r, req, reply);
@@ -798,11 +1013,10 @@ static bool args_valid(int argc, const char **argv)
     return true;
 }
 
-static sl_redis_req_t *submit(sl_redis_t *r, sl_redis_req_t *req, int argc, const char **argv,
-                              const size_t *lens)
+/* sent: whether the command went to hiredis (false when not ready). */
+static sl_redis_req_t *submitted(sl_redis_t *r, sl_redis_req_t *req, bool sent)
 {
-    r->stats.commands++;
-    if (r->state != ST_READY || !send_to_wire(r, req, argc, argv, lens)) {
+    if (!sent) {
         fail_soon(r, req, SL_REDIS_E_NOT_CONNECTED);
         return req;
     }
@@ -835,7 +1049,8 @@ sl_redis_req_t *sl_redis_command(sl_redis_t *r, int argc, const char **argv, con
         fail_soon(r, req, SL_REDIS_E_REFUSED);
         return req;
     }
-    return submit(r, req, argc, argv, lens);
+    r->stats.commands++;
+    return submitted(r, req, r->state == ST_READY && send_to_wire(r, req, argc, argv, lens));
 }
 
 sl_redis_req_t *sl_redis_eval(sl_redis_t *r, sl_redis_script_t *s, int nkeys, int argc,
@@ -843,42 +1058,37 @@ sl_redis_req_t *sl_redis_eval(sl_redis_t *r, sl_redis_script_t *s, int nkeys, in
 {
     if (!r || !s || !args_valid(argc, argv) || nkeys < 0 || nkeys > argc)
         return NULL;
-    size_t total_args = (size_t)argc + 3, bytes = 0;
+    size_t tail_len = bulk_size(decimal_digits((size_t)nkeys));
     for (int i = 0; i < argc; i++) {
-        size_t n = arg_len(argv, lens, i);
-        if (n > SIZE_MAX / 2 - bytes)
+        size_t n = bulk_size(arg_len(argv, lens, i));
+        if (n > SIZE_MAX / 2 - tail_len)
             return NULL;
-        bytes += n;
+        tail_len += n;
     }
-    char nkeys_str[16];
-    int nkeys_len = snprintf(nkeys_str, sizeof nkeys_str, "%d", nkeys);
-    size_t head = sizeof(sl_redis_req_t) + total_args * (sizeof(char *) + sizeof(size_t));
-    sl_redis_req_t *req = calloc(1, head + bytes + (size_t)nkeys_len + 1);
+    /* One block: the request, the EVALSHA head, then the tail, so the
+     * command is one run of bytes and the tail stays for a NOSCRIPT retry. */
+    size_t total_args = (size_t)argc + 3;
+    size_t head_room = eval_head_size(total_args, 7, 40);
+    sl_redis_req_t *req = malloc(sizeof *req + head_room + tail_len);
     if (!req)
         return NULL;
+    memset(req, 0, sizeof *req);
     req_init(req, cb, arg);
-    req->eval_argc = (int)total_args;
-    req->eval_argv = (const char **)(void *)(req + 1);
-    req->eval_lens = (size_t *)(void *)(req->eval_argv + total_args);
-    char *p = (char *)req + head;
-    memcpy(p, nkeys_str, (size_t)nkeys_len + 1);
-    req->eval_argv[0] = "EVALSHA";
-    req->eval_lens[0] = 7;
-    req->eval_argv[1] = s->sha;
-    req->eval_lens[1] = 40;
-    req->eval_argv[2] = p;
-    req->eval_lens[2] = (size_t)nkeys_len;
-    p += nkeys_len + 1;
-    for (int i = 0; i < argc; i++) {
-        size_t n = arg_len(argv, lens, i);
-        memcpy(p, argv[i], n);
-        req->eval_argv[i + 3] = p;
-        req->eval_lens[i + 3] = n;
-        p += n;
-    }
+    char *head = (char *)(req + 1), *tail = head + head_room;
+    char nkeys_text[24];
+    size_t nkeys_len = (size_t)(put_digits(nkeys_text, (size_t)nkeys) - nkeys_text);
+    char *p = put_bulk(tail, nkeys_text, nkeys_len);
+    for (int i = 0; i < argc; i++)
+        p = put_bulk(p, argv[i], arg_len(argv, lens, i));
+    put_eval_head(head, total_args, "EVALSHA", 7, s->sha, 40);
+    req->eval_argc = total_args;
+    req->tail = tail;
+    req->tail_len = tail_len;
     atomic_fetch_add(&s->refs, 1);
     req->script = s;
-    return submit(r, req, req->eval_argc, req->eval_argv, req->eval_lens);
+    r->stats.commands++;
+    return submitted(r, req,
+                     r->state == ST_READY && send_formatted(r, req, head, head_room + tail_len));
 }
 
 void sl_redis_cancel(sl_redis_req_t *req)

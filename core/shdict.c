@@ -4,7 +4,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -52,7 +51,7 @@ struct sl_shdict {
     uint64_t k0, k1;              /* SipHash key */
     atomic_uint sweep_start;
     bool registered;
-    sl_shdict_t *next_registered;
+    sl_shdict_t *_Atomic next_registered;
     struct stripe *stripes;
 };
 
@@ -76,6 +75,19 @@ static uint64_t load_le64(const unsigned char *p, size_t n)
     return v;
 }
 
+/* Every key is hashed on every call: whole words are loaded in one go where
+ * the byte order allows. */
+static uint64_t load_word(const unsigned char *p)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+#else
+    return load_le64(p, 8);
+#endif
+}
+
 static uint64_t siphash24(uint64_t k0, uint64_t k1, const void *data, size_t len)
 {
     const unsigned char *p = data;
@@ -86,7 +98,7 @@ static uint64_t siphash24(uint64_t k0, uint64_t k1, const void *data, size_t len
     size_t whole = len - len % 8;
 
     for (size_t i = 0; i < whole; i += 8) {
-        uint64_t m = load_le64(p + i, 8);
+        uint64_t m = load_word(p + i);
         v3 ^= m;
         SIPROUND(v0, v1, v2, v3);
         SIPROUND(v0, v1, v2, v3);
@@ -383,26 +395,40 @@ const char *sl_shdict_name(const sl_shdict_t *d) { return d ? d->name : NULL; }
 
 /* ---- registry ---- */
 
+/* Plugins look their dict up by name on every call, from every worker, so
+ * finding an existing dict takes no lock: dicts are only ever pushed on the
+ * front of the list (published with release order, after they are fully
+ * built) and none is removed before sl_shdict_registry_free, at exit. */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static sl_shdict_t *registry;
+static sl_shdict_t *_Atomic registry;
+
+static sl_shdict_t *registry_find(sl_shdict_t *from, const char *name)
+{
+    sl_shdict_t *d = from;
+    while (d && strcmp(d->name, name) != 0)
+        d = atomic_load_explicit(&d->next_registered, memory_order_acquire);
+    return d;
+}
 
 sl_shdict_t *sl_shdict_named(const char *name, size_t max_bytes_if_new)
 {
     if (!name || !*name)
         return NULL;
-    pthread_mutex_lock(&registry_lock);
-    sl_shdict_t *d = registry;
-    while (d && strcmp(d->name, name) != 0)
-        d = d->next_registered;
+    sl_shdict_t *d = registry_find(atomic_load_explicit(&registry, memory_order_acquire), name);
+    if (d)
+        return d;
     /* Creating under the lock keeps two plugins asking for the same new name
      * from each making one; this happens at startup and reload, not per
      * request. */
+    pthread_mutex_lock(&registry_lock);
+    sl_shdict_t *head = atomic_load_explicit(&registry, memory_order_acquire);
+    d = registry_find(head, name);
     if (!d) {
         d = sl_shdict_new(name, max_bytes_if_new);
         if (d) {
             d->registered = true;
-            d->next_registered = registry;
-            registry = d;
+            atomic_store_explicit(&d->next_registered, head, memory_order_relaxed);
+            atomic_store_explicit(&registry, d, memory_order_release);
         }
     }
     pthread_mutex_unlock(&registry_lock);
@@ -412,11 +438,10 @@ sl_shdict_t *sl_shdict_named(const char *name, size_t max_bytes_if_new)
 void sl_shdict_registry_free(void)
 {
     pthread_mutex_lock(&registry_lock);
-    sl_shdict_t *d = registry;
-    registry = NULL;
+    sl_shdict_t *d = atomic_exchange_explicit(&registry, NULL, memory_order_acq_rel);
     pthread_mutex_unlock(&registry_lock);
     while (d) {
-        sl_shdict_t *next = d->next_registered;
+        sl_shdict_t *next = atomic_load_explicit(&d->next_registered, memory_order_relaxed);
         destroy(d);
         d = next;
     }
@@ -525,6 +550,25 @@ int sl_shdict_add(sl_shdict_t *d, const char *key, size_t klen, const char *val,
     return store(d, key, klen, val, vlen, ttl_ms, now_ms, true);
 }
 
+/* What snprintf("%lld") writes, without its cost: counters are rewritten on
+ * every rate-limited request. No NUL; returns the length. */
+static size_t format_int64(int64_t v, char out[INT_TEXT_MAX])
+{
+    char digits[INT_TEXT_MAX];
+    char *p = digits + sizeof digits;
+    /* The magnitude as unsigned, so INT64_MIN needs no special case. */
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    size_t len = 0, n = (size_t)(digits + sizeof digits - p);
+    if (v < 0)
+        out[len++] = '-';
+    memcpy(out + len, p, n);
+    return len + n;
+}
+
 /* Decimal int64 exactly: optional '-', then digits; nothing else. */
 static bool parse_int64(const char *s, size_t n, int64_t *out)
 {
@@ -579,10 +623,10 @@ int sl_shdict_incr(sl_shdict_t *d, const char *key, size_t klen, int64_t delta, 
             rc = -1;
             break;
         }
-        char text[INT_TEXT_MAX + 1];
-        int n = snprintf(text, sizeof text, "%lld", (long long)result);
-        if (e && (uint32_t)n <= e->cap) {
-            memcpy(value_of(e), text, (size_t)n);
+        char text[INT_TEXT_MAX];
+        size_t n = format_int64(result, text);
+        if (e && n <= e->cap) {
+            memcpy(value_of(e), text, n);
             e->vlen = (uint32_t)n;
             touch(st, e);
             rc = 0;
@@ -597,7 +641,7 @@ int sl_shdict_incr(sl_shdict_t *d, const char *key, size_t klen, int64_t delta, 
                 return -1;
             continue;
         }
-        memcpy(value_of(fresh), text, (size_t)n);
+        memcpy(value_of(fresh), text, n);
         fresh->vlen = (uint32_t)n;
         if (e) {
             fresh->expires = e->expires;

@@ -69,7 +69,10 @@ static int password_digest(const sl_json_t *cred, const char *where, unsigned ch
             snprintf(err, errlen, "%s.password: expected a non-empty string", where);
             return -1;
         }
-        digest_of(password, len, out);
+        if (digest_of(password, len, out) != 0) {
+            snprintf(err, errlen, "%s.password: cannot compute its SHA-256", where);
+            return -1;
+        }
         return 0;
     }
     const char *hex = host->json_string(hashed, &len);
@@ -116,7 +119,10 @@ static int add_user(void *ctx, size_t consumer, const sl_json_t *cred, const cha
         ba->cap_creds = cap;
     }
     unsigned char user_digest[DIGEST_LEN];
-    digest_of(user, ulen, user_digest);
+    if (digest_of(user, ulen, user_digest) != 0) {
+        snprintf(err, errlen, "%s.username: cannot compute its SHA-256", where);
+        return -1;
+    }
     size_t other = 0;
     int rc = digest_index_add(&ba->users, user_digest, ba->n_creds, &other);
     if (rc < 0)
@@ -178,20 +184,37 @@ static sl_status_t refuse(const basic_auth_t *ba, sl_req_t *r, const char *code,
     return SL_DONE;
 }
 
-/* The credential for user/password, or NULL. An unknown user costs the
- * same digest comparison as a wrong password. */
-static const basic_cred_t *find_credential(const basic_auth_t *ba, const basic_credentials_t *c)
+/* The credential for user/password in *found, or NULL there. An unknown
+ * user costs the same digest comparison as a wrong password. -1 when the
+ * digests could not be computed. */
+static int find_credential(const basic_auth_t *ba, digest_hasher_t *h, const basic_credentials_t *c,
+                           const basic_cred_t **found)
 {
     static const unsigned char nobody[DIGEST_LEN];
     unsigned char user[DIGEST_LEN], password[DIGEST_LEN];
-    digest_of(c->user, c->user_len, user);
-    digest_of(c->password, c->password_len, password);
+    *found = NULL;
+    if (digest_with(h, c->user, c->user_len, user) != 0 ||
+        digest_with(h, c->password, c->password_len, password) != 0) {
+        OPENSSL_cleanse(password, sizeof password);
+        return -1;
+    }
     size_t i;
     int known = digest_index_find(&ba->users, user, &i);
     const unsigned char *expected = known ? ba->creds[i].password : nobody;
     int same = CRYPTO_memcmp(expected, password, DIGEST_LEN) == 0;
     OPENSSL_cleanse(password, sizeof password);
-    return known && same ? &ba->creds[i] : NULL;
+    *found = known && same ? &ba->creds[i] : NULL;
+    return 0;
+}
+
+static void *worker_init(void *instance, int worker_id)
+{
+    return digest_hasher_new();   /* NULL: that worker hashes the slower way */
+}
+
+static void worker_fini(void *instance, void *worker_data)
+{
+    digest_hasher_free(worker_data);
 }
 
 static sl_status_t access_phase(void *instance, sl_req_t *r)
@@ -218,7 +241,9 @@ static sl_status_t access_phase(void *instance, sl_req_t *r)
             return refuse(ba, r, "missing_credentials", "no Basic credentials in the request");
         consumer = ba->anonymous;
     } else {
-        const basic_cred_t *cred = find_credential(ba, &creds);
+        const basic_cred_t *cred;
+        if (find_credential(ba, host->worker_data(r, ba), &creds, &cred) != 0)
+            return SL_ERROR;
         if (!cred)
             return refuse(ba, r, "invalid_credentials", "invalid username or password");
         consumer = &ba->consumers.items[cred->consumer];
@@ -257,6 +282,8 @@ static const sl_plugin_desc_t desc = {
     .init = init,
     .configure = configure,
     .unconfigure = unconfigure,
+    .worker_init = worker_init,
+    .worker_fini = worker_fini,
     .access = access_phase,
 };
 

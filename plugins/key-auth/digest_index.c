@@ -3,6 +3,7 @@
 #include "digest_index.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -88,9 +89,52 @@ void digest_index_free(digest_index_t *ix)
     ix->cap = ix->n = 0;
 }
 
-void digest_of(const void *data, size_t len, unsigned char out[DIGEST_LEN])
+int digest_of(const void *data, size_t len, unsigned char out[DIGEST_LEN])
 {
-    SHA256(data, len, out);
+    if (SHA256(data, len, out))
+        return 0;
+    memset(out, 0, DIGEST_LEN);
+    return -1;
+}
+
+struct digest_hasher {
+    EVP_MD *md;
+    EVP_MD_CTX *ctx;
+};
+
+digest_hasher_t *digest_hasher_new(void)
+{
+    digest_hasher_t *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    h->ctx = EVP_MD_CTX_new();
+    if (!h->md || !h->ctx) {
+        digest_hasher_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void digest_hasher_free(digest_hasher_t *h)
+{
+    if (!h)
+        return;
+    EVP_MD_CTX_free(h->ctx);   /* cleanses what it held */
+    EVP_MD_free(h->md);
+    free(h);
+}
+
+int digest_with(digest_hasher_t *h, const void *data, size_t len, unsigned char out[DIGEST_LEN])
+{
+    if (!h)
+        return digest_of(data, len, out);
+    unsigned int n = 0;
+    if (EVP_DigestInit_ex2(h->ctx, h->md, NULL) && EVP_DigestUpdate(h->ctx, data, len) &&
+        EVP_DigestFinal_ex(h->ctx, out, &n) && n == DIGEST_LEN)
+        return 0;
+    memset(out, 0, DIGEST_LEN);
+    return -1;
 }
 
 static int hex_value(char c)

@@ -27,8 +27,21 @@ int digest_index_find(const digest_index_t *ix, const unsigned char digest[DIGES
 
 void digest_index_free(digest_index_t *ix);
 
-/* SHA-256 of data into out. */
-void digest_of(const void *data, size_t len, unsigned char out[DIGEST_LEN]);
+/* SHA-256 of data into out: 0, or -1 when OpenSSL fails (out is then all
+ * zero bytes, which no lookup should be allowed to use). */
+int digest_of(const void *data, size_t len, unsigned char out[DIGEST_LEN]);
+
+/* A SHA-256 context kept for reuse, one per worker thread (never shared):
+ * OpenSSL's one-shot SHA256() looks the algorithm up by name and builds a
+ * context on every call, which costs more than hashing a short key. */
+typedef struct digest_hasher digest_hasher_t;
+
+/* NULL when OpenSSL cannot provide SHA-256 or memory runs out. */
+digest_hasher_t *digest_hasher_new(void);
+void digest_hasher_free(digest_hasher_t *h);   /* NULL is fine */
+
+/* As digest_of, with h's context; h NULL falls back to digest_of. */
+int digest_with(digest_hasher_t *h, const void *data, size_t len, unsigned char out[DIGEST_LEN]);
 
 /* 64 hex digits (either case) into a digest: 0, or -1 when not exactly that. */
 int digest_from_hex(const char *hex, size_t len, unsigned char out[DIGEST_LEN]);

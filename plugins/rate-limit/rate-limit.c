@@ -12,6 +12,7 @@
  * Every redis check is one round trip; a delayed request checks again only
  * after sleeping until it could fit. */
 #include <stdatomic.h>
+#include <string.h>
 #include <time.h>
 
 #include "rl_answer.h"
@@ -25,14 +26,16 @@
 
 const sl_host_t *rl_host;
 
-/* One request's progress, in request memory (freed with the request, also
- * when the client leaves while a call is pending). */
+/* One request's progress while it waits (for Redis, or in delay mode for
+ * room), in request memory: freed with the request, also when the client
+ * leaves while a call is pending. A local check in reject mode never waits
+ * and needs none of this. */
 typedef struct rl_call {
     const rl_conf_t *conf;
-    char prefix[RL_PREFIX_MAX + 1];
     int64_t deadline_ms;           /* delay mode: monotonic time the waiting must end by */
     rl_verdict_t verdicts[RL_MAX_LIMITS];
-    rl_redis_args_t *args;         /* policy redis only */
+    size_t prefix_len;
+    char prefix[];
 } rl_call_t;
 
 /* Whether the last redis check failed, across all instances: the log says
@@ -141,25 +144,35 @@ static sl_status_t check(rl_call_t *call, sl_req_t *r)
 {
     if (call->conf->policy == RL_POLICY_LOCAL)
         return check_locally(call, r);
-    if (!call->args) {
-        if (!(call->args = rl_host->req_alloc(r, sizeof *call->args)))
-            return SL_ERROR;
-        rl_redis_args(call->conf, call->prefix, call->args);
-    }
-    if (rl_host->redis_eval(r, rl_redis_script, 1, call->args->argc, call->args->argv,
-                            call->args->lens, on_reply, call) != 0)
+    /* The client copies the arguments, so they may live on the stack. */
+    rl_redis_args_t args;
+    rl_redis_args(call->conf, call->prefix, call->prefix_len, &args);
+    if (rl_host->redis_eval(r, rl_redis_script, 1, args.argc, args.argv, args.lens, on_reply,
+                            call) != 0)
         return redis_failed(call, r, "could not send the command");
     return SL_YIELD;
 }
 
 static sl_status_t access_phase(void *instance, sl_req_t *r)
 {
-    rl_call_t *call = rl_host->req_alloc(r, sizeof *call);
+    const rl_conf_t *c = instance;
+    char prefix[RL_PREFIX_MAX + 1];
+    size_t prefix_len = rl_key_prefix(c, r, prefix);
+    if (c->policy == RL_POLICY_LOCAL && c->mode == RL_MODE_REJECT) {
+        rl_verdict_t verdicts[RL_MAX_LIMITS];
+        if (!rl_local_check(c, prefix, wall_now_us(), verdicts))
+            return rl_answer_limited(r, c, verdicts);
+        rl_set_headers(r, c, verdicts);
+        return SL_OK;
+    }
+    rl_call_t *call = rl_host->req_alloc(r, sizeof *call + prefix_len + 1);
     if (!call)
         return SL_ERROR;
-    call->conf = instance;
-    call->deadline_ms = monotonic_ms() + call->conf->max_delay_ms;
-    rl_key_prefix(call->conf, r, call->prefix);
+    call->conf = c;
+    if (c->mode == RL_MODE_DELAY)
+        call->deadline_ms = monotonic_ms() + c->max_delay_ms;
+    call->prefix_len = prefix_len;
+    memcpy(call->prefix, prefix, prefix_len + 1);
     return check(call, r);
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "rl_host.h"
+#include "rl_key.h"
 
 int rl_tightest(const rl_verdict_t *v, int n)
 {
@@ -45,8 +46,8 @@ int64_t rl_seconds_ceil(int64_t ms)
 static void set_number(sl_req_t *r, const char *name, int64_t value)
 {
     char buf[24];
-    int n = snprintf(buf, sizeof buf, "%lld", (long long)value);
-    rl_host->resp_set_header(r, name, buf, (size_t)n);
+    size_t n = rl_format_int(value, buf);
+    rl_host->resp_set_header(r, name, buf, n);
 }
 
 void rl_set_headers(sl_req_t *r, const rl_conf_t *c, const rl_verdict_t *v)
@@ -54,7 +55,7 @@ void rl_set_headers(sl_req_t *r, const rl_conf_t *c, const rl_verdict_t *v)
     if (!c->headers)
         return;
     int i = rl_tightest(v, c->n_limits);
-    set_number(r, "RateLimit-Limit", c->limits[i].count);
+    rl_host->resp_set_header(r, "RateLimit-Limit", c->count_text[i].s, c->count_text[i].len);
     set_number(r, "RateLimit-Remaining", v[i].remaining);
     set_number(r, "RateLimit-Reset", rl_seconds_ceil(v[i].reset_ms));
 }

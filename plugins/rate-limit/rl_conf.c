@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "rl_host.h"
+#include "rl_key.h"
 
 /* The key pattern spells out RFC 9110 token characters for header names, so a
  * typo in a key kind is a schema error pointing at the item. */
@@ -130,6 +131,26 @@ static int parse_key(rl_conf_t *c, const sl_json_t *list, char *err, size_t errl
     return 0;
 }
 
+static void number_text(rl_num_text_t *t, int64_t v)
+{
+    t->len = rl_format_int(v, t->s);
+}
+
+/* Everything a request would otherwise format again and again. */
+static void format_constants(rl_conf_t *c)
+{
+    rl_num_text_t *n = c->script_numbers;
+    number_text(n++, c->n_limits);
+    for (int i = 0; i < c->n_limits; i++) {
+        const rl_limit_t *l = &c->limits[i];
+        number_text(&c->count_text[i], l->count);
+        number_text(n++, l->count);
+        number_text(n++, l->window_ms);
+        number_text(n++, l->interval_us);
+        number_text(n++, l->burst);
+    }
+}
+
 rl_conf_t *rl_conf_new(const sl_json_t *conf, char *err, size_t errlen)
 {
     static const char *const algorithms[] = {"fixed_window", "sliding_window", "token_bucket"};
@@ -173,6 +194,7 @@ rl_conf_t *rl_conf_new(const sl_json_t *conf, char *err, size_t errlen)
         snprintf(err, errlen, "policy: redis needs a top-level redis: section");
         goto fail;
     }
+    format_constants(c);
     return c;
 fail:
     free(c);

@@ -27,6 +27,17 @@ typedef enum { RL_POLICY_LOCAL, RL_POLICY_REDIS } rl_policy_t;
 typedef enum { RL_MODE_REJECT, RL_MODE_DELAY } rl_mode_t;
 typedef enum { RL_ON_ERROR_ALLOW, RL_ON_ERROR_DENY, RL_ON_ERROR_LOCAL } rl_on_error_t;
 
+/* A number's decimal text, formatted once in configure() so requests only
+ * copy it. */
+typedef struct rl_num_text {
+    char s[24];
+    size_t len;
+} rl_num_text_t;
+
+/* The Redis script's numeric arguments: the number of limits, then count,
+ * window_ms, interval_us and burst of each. */
+#define RL_SCRIPT_NUMBERS (1 + 4 * RL_MAX_LIMITS)
+
 typedef struct rl_conf {
     rl_algorithm_t algorithm;
     int n_limits;
@@ -39,6 +50,8 @@ typedef struct rl_conf {
     rl_on_error_t on_redis_error;
     bool headers;
     char dict[RL_DICT_NAME_MAX + 1];
+    rl_num_text_t count_text[RL_MAX_LIMITS];            /* RateLimit-Limit of each limit */
+    rl_num_text_t script_numbers[RL_SCRIPT_NUMBERS];    /* 1 + 4 * n_limits used */
 } rl_conf_t;
 
 /* The schema as JSON text, for the plugin descriptor. */

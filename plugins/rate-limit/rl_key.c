@@ -2,16 +2,21 @@
 #include "rl_key.h"
 
 #include <openssl/sha.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "rl_host.h"
 
+/* Runs for every byte of every key part on every request, hence a table
+ * rather than a search of the punctuation list. */
 static int passes_as_is(unsigned char ch)
 {
-    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
-        return 1;
-    return ch != '\0' && strchr("-._~:@+/=,;!*'()$&", ch) != NULL;
+    static const unsigned char punct[256] = {
+        ['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1, [':'] = 1, ['@'] = 1, ['+'] = 1, ['/'] = 1,
+        ['='] = 1, [','] = 1, [';'] = 1, ['!'] = 1, ['*'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1,
+        ['$'] = 1, ['&'] = 1,
+    };
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           punct[ch];
 }
 
 static size_t encoded_len(const char *value, size_t vlen)
@@ -99,10 +104,41 @@ size_t rl_key_prefix(const rl_conf_t *c, sl_req_t *r, char *out)
     return rl_key_prefix_from(route, values, lens, c->n_parts, out);
 }
 
+size_t rl_format_int(int64_t v, char *out)
+{
+    char digits[20];
+    char *p = digits + sizeof digits;
+    /* The magnitude as unsigned, so INT64_MIN needs no special case. */
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    size_t len = 0, n = (size_t)(digits + sizeof digits - p);
+    if (v < 0)
+        out[len++] = '-';
+    memcpy(out + len, p, n);
+    len += n;
+    out[len] = '\0';
+    return len;
+}
+
+size_t rl_key_counter_suffix(int index, int64_t window_start_ms, char *out)
+{
+    size_t len = 0;
+    out[len++] = ':';
+    len += rl_format_int(index, out + len);
+    out[len++] = ':';
+    if (window_start_ms < 0) {
+        memcpy(out + len, "tat", 4);
+        return len + 3;
+    }
+    return len + rl_format_int(window_start_ms, out + len);
+}
+
 size_t rl_key_counter(const char *prefix, int index, int64_t window_start_ms, char *out)
 {
-    int n = window_start_ms < 0
-                ? snprintf(out, RL_KEY_MAX + 1, "%s:%d:tat", prefix, index)
-                : snprintf(out, RL_KEY_MAX + 1, "%s:%d:%lld", prefix, index, (long long)window_start_ms);
-    return n < 0 ? 0 : (size_t)n;
+    size_t plen = strlen(prefix);
+    memcpy(out, prefix, plen);
+    return plen + rl_key_counter_suffix(index, window_start_ms, out + plen);
 }

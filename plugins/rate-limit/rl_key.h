@@ -39,4 +39,13 @@ size_t rl_key_prefix(const rl_conf_t *c, sl_req_t *r, char *out);
  * window_start_ms < 0. out must hold RL_KEY_MAX + 1 bytes. */
 size_t rl_key_counter(const char *prefix, int index, int64_t window_start_ms, char *out);
 
+/* Just the tail rl_key_counter puts after the prefix, ":<index>:<window
+ * start ms>" or ":<index>:tat", NUL-terminated (at most 32 bytes with it).
+ * Returns its length. */
+size_t rl_key_counter_suffix(int index, int64_t window_start_ms, char *out);
+
+/* v in decimal, NUL-terminated (out holds 21 bytes). Returns the length.
+ * What snprintf("%lld") writes, without its cost on the request path. */
+size_t rl_format_int(int64_t v, char *out);
+
 #endif

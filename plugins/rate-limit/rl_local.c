@@ -20,11 +20,11 @@ static void stripes_init(void)
         pthread_mutex_init(&stripes[i], NULL);
 }
 
-static pthread_mutex_t *stripe_for(const char *prefix)
+static pthread_mutex_t *stripe_for(const char *prefix, size_t len)
 {
     uint32_t h = 2166136261u;   /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)prefix; *p; p++)
-        h = (h ^ *p) * 16777619u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)prefix[i]) * 16777619u;
     return &stripes[h % RL_LOCK_STRIPES];
 }
 
@@ -32,69 +32,105 @@ static int64_t read_counter(const char *dict, const char *key)
 {
     char buf[32];
     size_t len = 0;
-    if (rl_host->shared_get(dict, key, buf, sizeof buf - 1, &len) != 1)
+    if (rl_host->shared_get(dict, key, buf, sizeof buf - 1, &len) != 1 || len == 0)
         return 0;
-    buf[len] = '\0';
-    char *end = NULL;
-    long long v = strtoll(buf, &end, 10);
-    return end && *end == '\0' && len > 0 && v > 0 ? (int64_t)v : 0;
+    /* Only counters this plugin wrote are expected: plain positive decimals.
+     * Anything else reads as empty, as an evicted counter would. */
+    int64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] < '0' || buf[i] > '9' || v > (INT64_MAX - 9) / 10)
+            return 0;
+        v = v * 10 + (buf[i] - '0');
+    }
+    return v;
 }
 
-static rl_verdict_t check_one(const rl_conf_t *c, const char *prefix, int i, int64_t now_us,
-                              int64_t *new_tat)
+/* Counter keys differ from the prefix only in their ":<index>:<window>"
+ * tail, so the prefix is copied once per request and the tail rewritten. */
+typedef struct counter_key {
+    char text[RL_KEY_MAX + 1];
+    size_t plen;
+} counter_key_t;
+
+static const char *key_for(counter_key_t *k, int index, int64_t window_start_ms)
 {
-    const rl_limit_t *l = &c->limits[i];
-    int64_t now_ms = now_us / 1000;
-    char key[RL_KEY_MAX + 1];
-    if (c->algorithm == RL_TOKEN_BUCKET) {
-        rl_key_counter(prefix, i, -1, key);
-        return rl_token_bucket(l, read_counter(c->dict, key), now_us, new_tat);
-    }
-    int64_t start = rl_window_start_ms(now_ms, l->window_ms);
-    rl_key_counter(prefix, i, start, key);
-    int64_t curr = read_counter(c->dict, key);
-    if (c->algorithm == RL_FIXED_WINDOW)
-        return rl_fixed_window(l, curr, now_ms);
-    rl_key_counter(prefix, i, start - l->window_ms, key);
-    return rl_sliding_window(l, read_counter(c->dict, key), curr, now_ms);
+    rl_key_counter_suffix(index, window_start_ms, k->text + k->plen);
+    return k->text;
 }
 
-/* A key outlives its use by a second, so clocks a little apart never read a
- * counter that has just gone. */
-static void count_one(const rl_conf_t *c, const char *prefix, int i, int64_t now_us, int64_t new_tat)
+/* The window algorithms count first and look afterwards: the increment's
+ * result is the current count, which saves reading it separately. A refused
+ * request is taken back out before the lock is released, so no other check
+ * of this prefix sees it. counted[i] says whether limit i holds this
+ * request (an increment can fail when the dict is out of room; then the
+ * counter reads as empty, as an evicted one would). */
+static rl_verdict_t count_and_check(const rl_conf_t *c, counter_key_t *k, int i, int64_t now_ms,
+                                    bool *counted)
 {
     const rl_limit_t *l = &c->limits[i];
-    int64_t now_ms = now_us / 1000;
-    char key[RL_KEY_MAX + 1];
-    if (c->algorithm == RL_TOKEN_BUCKET) {
-        char v[24];
-        int n = snprintf(v, sizeof v, "%lld", (long long)new_tat);
-        rl_key_counter(prefix, i, -1, key);
-        rl_host->shared_set(c->dict, key, v, (size_t)n, rl_us_to_ms_ceil(new_tat - now_us) + 1000);
-        return;
-    }
     int64_t start = rl_window_start_ms(now_ms, l->window_ms);
     int64_t left = start + l->window_ms - now_ms;
-    /* A sliding window's counter is read again as the previous window. */
+    /* A key outlives its use by a second, so clocks a little apart never read
+     * a counter that has just gone; a sliding window's counter is read again
+     * as the previous window. */
     int64_t ttl = left + 1000 + (c->algorithm == RL_SLIDING_WINDOW ? l->window_ms : 0);
-    rl_key_counter(prefix, i, start, key);
-    rl_host->shared_incr(c->dict, key, 1, 0, ttl, NULL);
+    int64_t after = 0;
+    *counted = rl_host->shared_incr(c->dict, key_for(k, i, start), 1, 0, ttl, &after) == 0;
+    int64_t curr = *counted && after > 0 ? after - 1 : 0;
+    if (c->algorithm == RL_FIXED_WINDOW)
+        return rl_fixed_window(l, curr, now_ms);
+    int64_t prev = read_counter(c->dict, key_for(k, i, start - l->window_ms));
+    return rl_sliding_window(l, prev, curr, now_ms);
+}
+
+static void uncount(const rl_conf_t *c, counter_key_t *k, int i, int64_t now_ms)
+{
+    int64_t start = rl_window_start_ms(now_ms, c->limits[i].window_ms);
+    rl_host->shared_incr(c->dict, key_for(k, i, start), -1, 0, 0, NULL);
+}
+
+static int check_token_bucket(const rl_conf_t *c, counter_key_t *k, int64_t now_us,
+                              rl_verdict_t *out)
+{
+    int64_t new_tat[RL_MAX_LIMITS] = {0};
+    int all = 1;
+    for (int i = 0; i < c->n_limits; i++) {
+        out[i] = rl_token_bucket(&c->limits[i], read_counter(c->dict, key_for(k, i, -1)), now_us,
+                                 &new_tat[i]);
+        all &= out[i].allowed;
+    }
+    for (int i = 0; all && i < c->n_limits; i++) {
+        char v[24];
+        size_t n = rl_format_int(new_tat[i], v);
+        rl_host->shared_set(c->dict, key_for(k, i, -1), v, n,
+                            rl_us_to_ms_ceil(new_tat[i] - now_us) + 1000);
+    }
+    return all;
 }
 
 int rl_local_check(const rl_conf_t *c, const char *prefix, int64_t now_us, rl_verdict_t *out)
 {
-    int64_t new_tat[RL_MAX_LIMITS] = {0};
+    size_t plen = strlen(prefix);
+    int64_t now_ms = now_us / 1000;
+    counter_key_t key;
+    memcpy(key.text, prefix, plen);
+    key.plen = plen;
     pthread_once(&stripes_once, stripes_init);
-    pthread_mutex_t *lock = stripe_for(prefix);
+    pthread_mutex_t *lock = stripe_for(prefix, plen);
     pthread_mutex_lock(lock);
     int all = 1;
-    for (int i = 0; i < c->n_limits; i++) {
-        out[i] = check_one(c, prefix, i, now_us, &new_tat[i]);
-        all &= out[i].allowed;
+    if (c->algorithm == RL_TOKEN_BUCKET) {
+        all = check_token_bucket(c, &key, now_us, out);
+    } else {
+        bool counted[RL_MAX_LIMITS];
+        for (int i = 0; i < c->n_limits; i++) {
+            out[i] = count_and_check(c, &key, i, now_ms, &counted[i]);
+            all &= out[i].allowed;
+        }
+        for (int i = 0; !all && i < c->n_limits; i++)
+            if (counted[i])
+                uncount(c, &key, i, now_ms);
     }
-    if (all)
-        for (int i = 0; i < c->n_limits; i++)
-            count_one(c, prefix, i, now_us, new_tat[i]);
     pthread_mutex_unlock(lock);
     return all;
 }

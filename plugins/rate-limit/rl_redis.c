@@ -99,27 +99,16 @@ static void add(rl_redis_args_t *a, const char *s, size_t len)
     a->argc++;
 }
 
-static void add_number(rl_redis_args_t *a, long long v)
+void rl_redis_args(const rl_conf_t *c, const char *prefix, size_t prefix_len, rl_redis_args_t *a)
 {
-    char *slot = a->numbers[a->argc];
-    int n = snprintf(slot, sizeof a->numbers[0], "%lld", v);
-    add(a, slot, (size_t)n);
-}
-
-void rl_redis_args(const rl_conf_t *c, const char *prefix, rl_redis_args_t *a)
-{
-    static const char *const names[] = {"fixed_window", "sliding_window", "token_bucket"};
+    static const struct { const char *s; size_t len; } names[] = {
+        {"fixed_window", 12}, {"sliding_window", 14}, {"token_bucket", 12},
+    };
     a->argc = 0;
-    add(a, prefix, strlen(prefix));
-    add(a, names[c->algorithm], strlen(names[c->algorithm]));
-    add_number(a, c->n_limits);
-    for (int i = 0; i < c->n_limits; i++) {
-        const rl_limit_t *l = &c->limits[i];
-        add_number(a, l->count);
-        add_number(a, l->window_ms);
-        add_number(a, l->interval_us);
-        add_number(a, l->burst);
-    }
+    add(a, prefix, prefix_len);
+    add(a, names[c->algorithm].s, names[c->algorithm].len);
+    for (int i = 0; i < 1 + 4 * c->n_limits; i++)
+        add(a, c->script_numbers[i].s, c->script_numbers[i].len);
 }
 
 int rl_redis_parse(const sl_reply_t *reply, int n, rl_verdict_t *out, char *why, size_t whylen)

@@ -26,12 +26,12 @@ typedef struct rl_redis_args {
     int argc;
     const char *argv[RL_REDIS_MAX_ARGS];
     size_t lens[RL_REDIS_MAX_ARGS];
-    char numbers[RL_REDIS_MAX_ARGS][24];
 } rl_redis_args_t;
 
 /* Fills a with the script's KEYS (1: the prefix, which must outlive a) and
- * ARGV for config c. */
-void rl_redis_args(const rl_conf_t *c, const char *prefix, rl_redis_args_t *a);
+ * ARGV for config c. Only the prefix is per request: the other arguments
+ * point into c, formatted there by configure(). */
+void rl_redis_args(const rl_conf_t *c, const char *prefix, size_t prefix_len, rl_redis_args_t *a);
 
 /* Reads the script's answer {all_allowed, then allowed, remaining, reset_ms,
  * retry_ms per limit} into out[0 .. n). Returns 1 (all allowed) or 0, or -1

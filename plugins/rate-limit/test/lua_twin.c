@@ -8,6 +8,7 @@
 #include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "rl_redis.h"
 
@@ -79,7 +80,7 @@ int lua_twin_check(lua_twin_t *t, const rl_conf_t *c, const char *prefix, int64_
 {
     lua_State *L = t->L;
     rl_redis_args_t args;
-    rl_redis_args(c, prefix, &args);
+    rl_redis_args(c, prefix, strlen(prefix), &args);
     set_clock(L, now_us);
     set_args(L, &args);
     if (luaL_dostring(L, rl_redis_script) != 0) {

@@ -174,6 +174,34 @@ static void test_key_encoding(void)
     CHECK_STR("rl:{main|a}:2:1700000000000", key);
     rl_key_counter("rl:{main|a}", 0, -1, key);
     CHECK_STR("rl:{main|a}:0:tat", key);
+    CHECK_INT(11, rl_key_counter("rl:{x}", 15, 0, key));
+    CHECK_STR("rl:{x}:15:0", key);
+
+    /* The tail alone, as the local policy rewrites it after the prefix */
+    char tail[32];
+    CHECK_INT(16, rl_key_counter_suffix(3, 1700000000000LL, tail));
+    CHECK_STR(":3:1700000000000", tail);
+    CHECK_INT(7, rl_key_counter_suffix(12, -1, tail));
+    CHECK_STR(":12:tat", tail);
+    CHECK_INT(22, rl_key_counter_suffix(0, INT64_MAX, tail));
+    CHECK_STR(":0:9223372036854775807", tail);
+}
+
+static void test_format_int(void)
+{
+    char out[24];
+    CHECK_INT(1, rl_format_int(0, out));
+    CHECK_STR("0", out);
+    CHECK_INT(1, rl_format_int(7, out));
+    CHECK_STR("7", out);
+    CHECK_INT(2, rl_format_int(-1, out));
+    CHECK_STR("-1", out);
+    CHECK_INT(10, rl_format_int(1000000000, out));
+    CHECK_STR("1000000000", out);
+    CHECK_INT(19, rl_format_int(INT64_MAX, out));
+    CHECK_STR("9223372036854775807", out);
+    CHECK_INT(20, rl_format_int(INT64_MIN, out));
+    CHECK_STR("-9223372036854775808", out);
 }
 
 static json_t *parse(const char *text)
@@ -409,7 +437,7 @@ static void test_redis_args(void)
                            " \"algorithm\": \"token_bucket\", \"key\": [\"ip\"]}",
                            err, sizeof err);
     rl_redis_args_t a;
-    rl_redis_args(c, "rl:{x|1}", &a);
+    rl_redis_args(c, "rl:{x|1}", 8, &a);
     static const char *const expected[] = {"rl:{x|1}", "token_bucket", "2", "3", "1000", "333333",
                                            "3", "10", "60000", "6000000", "2"};
     CHECK_INT(11, a.argc);
@@ -622,6 +650,7 @@ int main(void)
     test_sliding_window();
     test_token_bucket();
     test_key_encoding();
+    test_format_int();
     test_key_from_request();
     test_conf_defaults();
     test_conf_values();
