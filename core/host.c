@@ -615,7 +615,8 @@ static int h_redis_call(sl_req_t *r, int argc, const char *const *argv, const si
 }
 
 /* Scripts are identified by their text; each is hashed once per process and
- * kept until exit (plugins have a handful). */
+ * kept until exit (plugins have a handful). The list only grows, so every
+ * eval reads it without a lock; adding takes one. */
 typedef struct script_entry {
     char *source;
     sl_redis_script_t *script;
@@ -624,15 +625,24 @@ typedef struct script_entry {
 
 static struct {
     pthread_mutex_t lock;
-    script_entry_t *head;
+    _Atomic(script_entry_t *) head;
 } scripts = { PTHREAD_MUTEX_INITIALIZER, NULL };
+
+static script_entry_t *script_find(const char *source)
+{
+    script_entry_t *e = atomic_load_explicit(&scripts.head, memory_order_acquire);
+    while (e && strcmp(e->source, source) != 0)
+        e = e->next;
+    return e;
+}
 
 static sl_redis_script_t *script_for(const char *source)
 {
+    script_entry_t *e = script_find(source);
+    if (e)
+        return e->script;
     pthread_mutex_lock(&scripts.lock);
-    script_entry_t *e = scripts.head;
-    while (e && strcmp(e->source, source) != 0)
-        e = e->next;
+    e = script_find(source);   /* another worker may have added it meanwhile */
     if (!e && (e = calloc(1, sizeof *e))) {
         e->source = strdup(source);
         e->script = sl_redis_script_new(source);
@@ -643,23 +653,25 @@ static sl_redis_script_t *script_for(const char *source)
             free(e);
             e = NULL;
         } else {
-            e->next = scripts.head;
-            scripts.head = e;
+            e->next = atomic_load_explicit(&scripts.head, memory_order_relaxed);
+            atomic_store_explicit(&scripts.head, e, memory_order_release);
         }
     }
     pthread_mutex_unlock(&scripts.lock);
     return e ? e->script : NULL;
 }
 
+/* After every worker has stopped. */
 void sl_host_shutdown(void)
 {
     pthread_mutex_lock(&scripts.lock);
-    while (scripts.head) {
-        script_entry_t *e = scripts.head;
-        scripts.head = e->next;
+    script_entry_t *e = atomic_exchange(&scripts.head, NULL);
+    while (e) {
+        script_entry_t *next = e->next;
         sl_redis_script_free(e->script);
         free(e->source);
         free(e);
+        e = next;
     }
     pthread_mutex_unlock(&scripts.lock);
 }
