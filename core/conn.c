@@ -261,6 +261,14 @@ static int start_request(sl_conn_t *c, const char *buf, size_t consumed)
     }
     r->bytes_in = consumed;
     r->method_bit = sl_method_bit(r->head.method, r->head.method_len);
+    /* Each name ends at its ':' and each value at its CR or trailing
+     * whitespace: ending them in place makes every field a C string, so
+     * plugins get pointers into the head instead of copies. */
+    for (int i = 0; i < r->head.n_headers; i++) {
+        sl_http_header_t *h = &r->head.headers[i];
+        ((char *)h->name)[h->name_len] = '\0';
+        ((char *)h->value)[h->value_len] = '\0';
+    }
 
     const sl_http_header_t *rid = sl_request_header(r, "x-request-id");
     if (rid && valid_request_id(rid->value, rid->value_len)) {

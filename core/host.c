@@ -108,7 +108,7 @@ static const char *h_req_header(sl_req_t *r, const char *name, size_t *len)
         return NULL;
     if (len)
         *len = h->value_len;
-    return sl_arena_strndup(&REQ(r)->arena, h->value, h->value_len);
+    return h->value;   /* NUL-terminated in place when the head was parsed */
 }
 
 static int h_req_header_at(sl_req_t *r, int i, const char **name, size_t *nlen, const char **value,
@@ -117,9 +117,9 @@ static int h_req_header_at(sl_req_t *r, int i, const char **name, size_t *nlen, 
     if (i < 0 || i >= REQ(r)->head.n_headers)
         return 0;
     const sl_http_header_t *h = &REQ(r)->head.headers[i];
-    *name = sl_arena_strndup(&REQ(r)->arena, h->name, h->name_len);
+    *name = h->name;
     *nlen = h->name_len;
-    *value = sl_arena_strndup(&REQ(r)->arena, h->value, h->value_len);
+    *value = h->value;
     *vlen = h->value_len;
     return 1;
 }
