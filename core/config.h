@@ -94,7 +94,7 @@ typedef struct sl_upstream {
     char *tls_sni;         /* NULL = target host */
     sl_timeouts_t timeouts;        /* defaults filled in: 1s / 10s / 60s */
     int64_t keepalive_idle_ms;     /* default 60s */
-    int keepalive_max_idle;        /* per target per worker, default 32 */
+    int keepalive_max_idle;        /* per target per worker, default 256 */
     sl_retries_t retries;          /* defaults: 1 attempt on connect failure */
     int max_fails;                 /* consecutive failures opening the circuit, default 5; 0 = off */
     int64_t open_ms;               /* circuit open time before half-open, default 10s */

@@ -14,7 +14,7 @@ void slc_upstream_defaults(sl_upstream_t *u)
     u->tls_verify = true;
     u->timeouts = (sl_timeouts_t){.connect_ms = 1000, .send_ms = 10000, .read_ms = 60000};
     u->keepalive_idle_ms = 60000;
-    u->keepalive_max_idle = 32;
+    u->keepalive_max_idle = 256;
     slc_retries_defaults(&u->retries);
     /* An upstream's retries are always the ones in force for it. */
     u->retries.set = true;

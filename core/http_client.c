@@ -31,9 +31,12 @@
 #define MAX_TIMEOUT_MS ((int64_t)7 * 24 * 3600 * 1000)
 /* Plugins call few distinct services; idle connections to them are cheap and
  * shorter-lived than most servers' keep-alive timeouts, so a close racing our
- * reuse is rare (and retried once when it happens). */
+ * reuse is rare (and retried once when it happens). The idle bound is per
+ * service per worker and must exceed the calls in flight at once, or a burst
+ * closes connections it will reopen a moment later (ai-proxy makes one call
+ * per client request). */
 #define POOL_IDLE_MS 30000
-#define POOL_MAX_IDLE 16
+#define POOL_MAX_IDLE 256
 /* Each distinct (verify, ca_file) keeps a context for the life of the
  * process; the bound stops a plugin that builds ca_file names from growing it
  * without end. */

@@ -379,7 +379,7 @@ static void test_defaults(void)
     CHECK_INT(10000, u->timeouts.send_ms);
     CHECK_INT(60000, u->timeouts.read_ms);
     CHECK_INT(60000, u->keepalive_idle_ms);
-    CHECK_INT(32, u->keepalive_max_idle);
+    CHECK_INT(256, u->keepalive_max_idle);
     CHECK_INT(true, u->retries.set);
     CHECK_INT(1, u->retries.attempts);
     CHECK_INT(25, u->retries.backoff_ms);
