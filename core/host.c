@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "redis.h"
 #include "shdict.h"
+#include "siphash.h"
 
 #define REQ(r) ((sl_request_t *)(r))
 
@@ -862,6 +863,18 @@ static const char *h_json_member_at(const sl_json_t *obj, size_t i, const sl_jso
     return NULL;
 }
 
+/* ---- keyed hashing ------------------------------------------------------------ */
+
+static uint64_t hash_k0, hash_k1;
+static pthread_once_t hash_once = PTHREAD_ONCE_INIT;
+
+static void hash_seed(void) { sl_siphash_seed(&hash_k0, &hash_k1, &hash_k0); }
+
+static uint64_t h_hash64(const void *data, size_t len)
+{
+    return sl_siphash24(hash_k0, hash_k1, data, len);
+}
+
 static const sl_host_t host_table = {
     .abi_major = SLUICE_ABI_MAJOR,
     .abi_minor = SLUICE_ABI_MINOR,
@@ -897,6 +910,7 @@ static const sl_host_t host_table = {
     .worker_data = h_worker_data,
     .req_cleanup = h_req_cleanup,
     .req_slot = h_req_slot,
+    .hash64 = h_hash64,
     .resume = h_resume,
     .sleep = h_sleep,
     .http_call = h_http_call,
@@ -932,4 +946,9 @@ static const sl_host_t host_table = {
     .json_member_at = h_json_member_at,
 };
 
-const sl_host_t *sl_host_table(void) { return &host_table; }
+/* The key is made before any plugin can see the table. */
+const sl_host_t *sl_host_table(void)
+{
+    pthread_once(&hash_once, hash_seed);
+    return &host_table;
+}

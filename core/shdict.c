@@ -6,9 +6,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "clock.h"
+#include "siphash.h"
 
 #define MAX_STRIPES        64
 /* Below this share of the budget a stripe could not hold a useful cached
@@ -55,86 +55,10 @@ struct sl_shdict {
     struct stripe *stripes;
 };
 
-/* ---- keyed hash: SipHash-2-4 ---- */
-
-static uint64_t rotl64(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
-
-#define SIPROUND(v0, v1, v2, v3)                                                             \
-    do {                                                                                     \
-        v0 += v1; v1 = rotl64(v1, 13); v1 ^= v0; v0 = rotl64(v0, 32);                        \
-        v2 += v3; v3 = rotl64(v3, 16); v3 ^= v2;                                             \
-        v0 += v3; v3 = rotl64(v3, 21); v3 ^= v0;                                             \
-        v2 += v1; v1 = rotl64(v1, 17); v1 ^= v2; v2 = rotl64(v2, 32);                        \
-    } while (0)
-
-static uint64_t load_le64(const unsigned char *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-/* Every key is hashed on every call: whole words are loaded in one go where
- * the byte order allows. */
-static uint64_t load_word(const unsigned char *p)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    uint64_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-#else
-    return load_le64(p, 8);
-#endif
-}
-
-static uint64_t siphash24(uint64_t k0, uint64_t k1, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    uint64_t v0 = k0 ^ UINT64_C(0x736f6d6570736575);
-    uint64_t v1 = k1 ^ UINT64_C(0x646f72616e646f6d);
-    uint64_t v2 = k0 ^ UINT64_C(0x6c7967656e657261);
-    uint64_t v3 = k1 ^ UINT64_C(0x7465646279746573);
-    size_t whole = len - len % 8;
-
-    for (size_t i = 0; i < whole; i += 8) {
-        uint64_t m = load_word(p + i);
-        v3 ^= m;
-        SIPROUND(v0, v1, v2, v3);
-        SIPROUND(v0, v1, v2, v3);
-        v0 ^= m;
-    }
-    uint64_t last = load_le64(p + whole, len % 8) | ((uint64_t)(len & 0xff) << 56);
-    v3 ^= last;
-    SIPROUND(v0, v1, v2, v3);
-    SIPROUND(v0, v1, v2, v3);
-    v0 ^= last;
-    v2 ^= 0xff;
-    for (int i = 0; i < 4; i++)
-        SIPROUND(v0, v1, v2, v3);
-    return v0 ^ v1 ^ v2 ^ v3;
-}
-
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-/* A fresh secret per dict; if the kernel cannot give one, something that at
- * least differs between runs beats a constant an attacker can read here. */
+/* A fresh secret per dict. */
 static void seed_key(sl_shdict_t *d)
 {
-    uint64_t k[2];
-    if (getrandom(k, sizeof k, GRND_NONBLOCK) != (ssize_t)sizeof k) {
-        uint64_t s = (uint64_t)sl_now_us() ^ (uint64_t)(uintptr_t)d;
-        k[0] = splitmix64(&s);
-        k[1] = splitmix64(&s);
-    }
-    d->k0 = k[0];
-    d->k1 = k[1];
+    sl_siphash_seed(&d->k0, &d->k1, d);
 }
 
 /* ---- entries ---- */
@@ -456,7 +380,7 @@ static bool key_ok(const sl_shdict_t *d, const char *key, size_t klen)
 
 static uint64_t hash_key(const sl_shdict_t *d, const char *key, size_t klen)
 {
-    return siphash24(d->k0, d->k1, key, klen);
+    return sl_siphash24(d->k0, d->k1, key, klen);
 }
 
 int sl_shdict_get(sl_shdict_t *d, const char *key, size_t klen, char *buf, size_t cap, size_t *len,

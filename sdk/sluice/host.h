@@ -224,6 +224,11 @@ typedef struct sl_host {
      * to find per-request state again in later phases. NULL only when out
      * of memory. Lives as long as the request. */
     void **(*req_slot)(sl_req_t *r, void *instance);
+    /* A keyed 64-bit hash (SipHash-2-4; the key is random per process and
+     * never shown): for plugin tables and caches indexed by what clients
+     * send, which a plain hash would let them aim at one bucket or collide
+     * on purpose. Thread-safe. */
+    uint64_t (*hash64)(const void *data, size_t len);
 
     void *reserved[32];
 } sl_host_t;
