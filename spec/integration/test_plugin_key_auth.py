@@ -398,3 +398,32 @@ def test_no_consumers_at_all_is_allowed_but_refuses_everyone(gateway_factory, up
     gw = gateway_factory(c)
     refused(gw.get("/echo", [("X-Api-Key", "anything")]), "invalid_credentials", INVALID)
     assert "key-auth: no consumer has a key-auth credential" in gw.stderr()
+
+
+# ---- keys accepted before stay checked ------------------------------------------
+
+def test_a_key_removed_by_a_reload_is_refused_even_after_many_uses(gateway_factory, upstream):
+    """Accepted keys are remembered per worker; a reload must forget them."""
+    gw = gateway_factory(cfg(upstream))
+    for _ in range(20):
+        echo = expect.echo(gw.get("/echo/a", [("X-Api-Key", "bob-key")]))
+        assert expect.values(echo, "X-Consumer-Name") == ["bob"]
+    without_bob = [c for c in CONSUMERS if c["name"] != "bob"]
+    gw.write_config(cfg(upstream, consumers=without_bob))
+    assert gw.reload().ok
+    for _ in range(5):
+        refused(gw.get("/echo/a", [("X-Api-Key", "bob-key")]), "invalid_credentials", INVALID)
+    echo = expect.echo(gw.get("/echo/a", [("X-Api-Key", "alice-key-1")]))
+    assert expect.values(echo, "X-Consumer-Name") == ["alice"]
+
+
+def test_a_remembered_key_still_names_its_own_consumer(gateway_factory, upstream):
+    """Two keys used in turn many times: each keeps naming its consumer and
+    a near-miss of a remembered key is still refused."""
+    gw = gateway_factory(cfg(upstream))
+    for _ in range(10):
+        for key, name in (("alice-key-1", "alice"), ("bob-key", "bob"), ("alice-key-2", "alice")):
+            echo = expect.echo(gw.get("/echo/a", [("X-Api-Key", key)]))
+            assert expect.values(echo, "X-Consumer-Name") == [name]
+        refused(gw.get("/echo/a", [("X-Api-Key", "bob-ke")]), "invalid_credentials", INVALID)
+        refused(gw.get("/echo/a", [("X-Api-Key", "bob-kez")]), "invalid_credentials", INVALID)
