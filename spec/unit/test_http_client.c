@@ -1137,7 +1137,7 @@ static void test_keepalive(void)
     result_clear(&r);
     result_clear(&second);
 
-    current_case = "concurrent requests each take a connection; the pool keeps 16";
+    current_case = "concurrent requests each take a connection; the pool keeps them all";
     result_t many[20];
     memset(many, 0, sizeof many);
     for (int i = 0; i < 20; i++)
@@ -1150,7 +1150,7 @@ static void test_keepalive(void)
     }
     CHECK(20, ok);
     CHECK(20, server_accepted(s));   /* the idle one plus 19 new */
-    CHECK(16, sl_pool_idle_count(pool));
+    CHECK(20, sl_pool_idle_count(pool));   /* the bound (256) is well above (test_pool.c) */
 
     current_case = "cancel inside the callback is ignored";
     memset(&r, 0, sizeof r);
