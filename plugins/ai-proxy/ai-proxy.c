@@ -17,7 +17,7 @@
 #include "aip_conf.h"
 #include "aip_exchange.h"
 #include "aip_host.h"
-#include "json_scan.h"
+#include "translate.h"
 
 const sl_host_t *aip_host;
 
@@ -69,10 +69,10 @@ static sl_status_t refuse(sl_req_t *r, int status, const char *code, const char 
  * full way. */
 static sl_status_t serve_scanned(const aip_conf_t *c, sl_req_t *r, const char *text, size_t len)
 {
-    js_span_t body;
-    if (!text || !js_validate(text, len, &body) || js_kind(body) != '{')
+    ai_chat_scan_t scan;
+    if (!text || !ai_chat_scan(text, len, &scan))
         return SL_OK;
-    js_span_t model = js_member(body, "model", NULL);
+    js_span_t model = scan.model;
     char alias[256];
     /* Escapes need unescaping: left to jansson. */
     if (js_kind(model) != '"' || model.len - 2 >= sizeof alias || memchr(model.p, '\\', model.len))
@@ -85,10 +85,10 @@ static sl_status_t serve_scanned(const aip_conf_t *c, sl_req_t *r, const char *t
         snprintf(msg, sizeof msg, "the model \"%.200s\" does not exist", alias);
         return refuse(r, 404, "model_not_found", msg);
     }
-    if (js_kind(js_member(body, "messages", NULL)) != '[')
+    if (js_kind(scan.messages) != '[')
         return refuse(r, 400, "invalid_request", "messages must be an array");
-    bool stream = js_kind(js_member(body, "stream", NULL)) == 't';
-    return aip_exchange_start(r, c, m, AIP_OP_CHAT, NULL, text, len, stream);
+    bool stream = js_kind(scan.stream) == 't';
+    return aip_exchange_start(r, c, m, AIP_OP_CHAT, NULL, &scan, text, len, stream);
 }
 
 /* The client's body as a JSON object with a known model, or an answer. */
@@ -132,7 +132,7 @@ static sl_status_t serve(const aip_conf_t *c, sl_req_t *r, aip_op_t op)
         json_decref(req);
         return refuse(r, 400, "invalid_request", "input is required");
     }
-    return aip_exchange_start(r, c, m, op, req, text, len, json_is_true(json_object_get(req, "stream")));
+    return aip_exchange_start(r, c, m, op, req, NULL, text, len, json_is_true(json_object_get(req, "stream")));
 }
 
 static sl_status_t access_phase(void *instance, sl_req_t *r)

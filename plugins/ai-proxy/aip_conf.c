@@ -107,6 +107,12 @@ static void target_id(aip_target_t *t)
         }
     }
     snprintf(t->id, sizeof t->id, "t%016llx", (unsigned long long)h);
+    unsigned long long id = (unsigned long long)h;
+    snprintf(t->key_open, sizeof t->key_open, "open:t%016llx", id);
+    snprintf(t->key_fails, sizeof t->key_fails, "fails:t%016llx", id);
+    snprintf(t->key_tripped, sizeof t->key_tripped, "tripped:t%016llx", id);
+    snprintf(t->key_key, sizeof t->key_key, "key:t%016llx", id);
+    snprintf(t->key_ttfb, sizeof t->key_ttfb, "ttfb:t%016llx", id);
     atomic_init(&t->may_have_fails, true);
 }
 
@@ -201,6 +207,24 @@ static int load_target(aip_target_t *t, const sl_json_t *tc, char *err, size_t e
     return 0;
 }
 
+/* Targets share a latency average through their id, so a target of a
+ * failover model still records when a lowest_latency model has the same
+ * upstream account. */
+static void mark_latency_readers(aip_conf_t *c)
+{
+    for (int i = 0; i < c->n_models; i++) {
+        if (c->models[i].strategy != AIP_LOWEST_LATENCY)
+            continue;
+        for (int j = 0; j < c->models[i].n_targets; j++) {
+            const char *id = c->models[i].targets[j].id;
+            for (int k = 0; k < c->n_models; k++)
+                for (int l = 0; l < c->models[k].n_targets; l++)
+                    if (strcmp(c->models[k].targets[l].id, id) == 0)
+                        c->models[k].targets[l].records_latency = true;
+        }
+    }
+}
+
 aip_conf_t *aip_conf_new(const sl_json_t *conf, char *err, size_t errlen)
 {
     aip_conf_t *c = calloc(1, sizeof *c);
@@ -248,6 +272,7 @@ aip_conf_t *aip_conf_new(const sl_json_t *conf, char *err, size_t errlen)
             }
         }
     }
+    mark_latency_readers(c);
     return c;
 }
 

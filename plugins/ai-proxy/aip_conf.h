@@ -31,6 +31,13 @@ typedef struct aip_target {
     char *stream_url;            /* Gemini streams elsewhere; the same as chat_url for the others */
     char *embed_url;             /* NULL: the provider has no embeddings endpoint here */
     char id[20];                 /* "t" + 16 hex: its name in the shared dictionary */
+    /* Its keys in the shared dictionary ("<kind>:<id>", aip_health.h),
+     * written once here rather than on every request. */
+    char key_open[32], key_fails[32], key_tripped[32], key_key[32], key_ttfb[32];
+    /* Whether a lowest_latency model of this config reads this target's
+     * latency average (its own or another's with the same id): only then is
+     * it worth a dictionary read and write per success. */
+    bool records_latency;
     /* Whether the dictionary may hold a failure count to clear on success:
      * set by every failure (any worker), so most successes skip two
      * dictionary deletes. Starts true: an earlier config's counts may be

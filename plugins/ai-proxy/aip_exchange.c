@@ -53,6 +53,8 @@ typedef struct aip_ex {
     json_t *req;                 /* NULL until a target needs it parsed (see serve in ai-proxy.c) */
     const char *raw;             /* the client's body (request memory) */
     size_t raw_len;
+    ai_chat_scan_t scan;         /* valid when has_scan */
+    bool has_scan;
     bool stream;
     char id[48];
     long created;
@@ -135,11 +137,18 @@ static void set_ctx_str(aip_ex_t *x, const char *key, const char *value)
     H()->ctx_set(x->r, key, value, strlen(value));
 }
 
+/* Decimal without printf: three of these per answered request. */
 static void set_ctx_num(aip_ex_t *x, const char *key, long v)
 {
-    char buf[24];
-    int n = snprintf(buf, sizeof buf, "%ld", v);
-    H()->ctx_set(x->r, key, buf, (size_t)n);
+    char buf[24], *w = buf + sizeof buf;
+    unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+    do {
+        *--w = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--w = '-';
+    H()->ctx_set(x->r, key, w, (size_t)(buf + sizeof buf - w));
 }
 
 /* Who answered: for the client's headers and for later plugins. */
@@ -335,14 +344,14 @@ static bool start_attempt(aip_ex_t *x)
     x->ttfb_ms = -1;
     x->in.limit = BODY_LIMIT;
     x->held.limit = HELD_LIMIT;
-    int built = aip_upreq_build(&x->up, x->conf, t, x->key, x->op, x->req, x->raw, x->raw_len, x->stream, err,
-                                sizeof err);
+    int built = aip_upreq_build(&x->up, x->conf, t, x->key, x->op, x->req, x->has_scan ? &x->scan : NULL,
+                                x->raw, x->raw_len, x->stream, err, sizeof err);
     if (built == AIP_UPREQ_NEEDS_JSON) {
         /* Parsed only now: an OpenAI-format target never needs the tree. */
         x->req = json_loadb(x->raw, x->raw_len, 0, NULL);
         if (x->req)
-            built = aip_upreq_build(&x->up, x->conf, t, x->key, x->op, x->req, x->raw, x->raw_len, x->stream, err,
-                                    sizeof err);
+            built = aip_upreq_build(&x->up, x->conf, t, x->key, x->op, x->req, x->has_scan ? &x->scan : NULL,
+                                    x->raw, x->raw_len, x->stream, err, sizeof err);
         else
             snprintf(err, sizeof err, "the request body is not JSON this provider's translation can read");
     }
@@ -443,13 +452,14 @@ static void emit(void *arg, const char *data, size_t len)
  * of the request. */
 static void complete_openai(aip_ex_t *x)
 {
-    js_span_t body;
-    if (!js_validate(x->in.p, x->in.len, &body) || js_kind(body) != '{') {
+    static const char *const usage_key[] = {"usage"};
+    js_span_t body, usage;
+    if (!js_validate_members(x->in.p, x->in.len, &body, usage_key, 1, &usage, NULL) || js_kind(body) != '{') {
         fail(x, 0, NULL, true, false, "the provider's response is not a JSON object");
         return;
     }
     ai_usage_t u = {0};
-    ai_openai_usage_extract_text(body, &u);
+    ai_openai_usage_from_span(usage, &u);
     record_success(x);
     mark_target(x, x->t);
     set_usage(x, &u);
@@ -709,7 +719,7 @@ static void on_pause(sl_req_t *r, void *arg)
 /* ---- start ---------------------------------------------------------------------- */
 
 sl_status_t aip_exchange_start(sl_req_t *r, const aip_conf_t *c, const aip_model_t *m, aip_op_t op, json_t *req,
-                               const char *raw, size_t raw_len, bool stream)
+                               const ai_chat_scan_t *scan, const char *raw, size_t raw_len, bool stream)
 {
     aip_ex_t *x = H()->req_alloc(r, sizeof *x);
     if (!x || H()->req_cleanup(r, cleanup, x) != 0) {
@@ -723,6 +733,10 @@ sl_status_t aip_exchange_start(sl_req_t *r, const aip_conf_t *c, const aip_model
     x->req = req;
     x->raw = raw;
     x->raw_len = raw_len;
+    if (scan) {
+        x->scan = *scan;
+        x->has_scan = true;
+    }
     x->stream = op == AIP_OP_CHAT && stream;
     const char *rid = H()->req_id(r);
     snprintf(x->id, sizeof x->id, "chatcmpl-%s", rid ? rid : "0");

@@ -10,11 +10,6 @@
 /* Weight of the newest sample in the latency average, in percent. */
 #define EWMA_NEW_PCT 30
 
-static void key_of(char *out, size_t n, const char *kind, const aip_target_t *t)
-{
-    snprintf(out, n, "%s:%s", kind, t->id);
-}
-
 static bool get_int(const char *key, int64_t *out)
 {
     char buf[32];
@@ -30,29 +25,31 @@ static bool get_int(const char *key, int64_t *out)
     return true;
 }
 
+/* Decimal without printf: the latency average is written per success. */
 static void set_int(const char *key, int64_t v, int64_t ttl_ms)
 {
-    char buf[32];
-    int n = snprintf(buf, sizeof buf, "%lld", (long long)v);
-    aip_host->shared_set(DICT, key, buf, (size_t)n, ttl_ms);
+    char buf[24], *w = buf + sizeof buf;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--w = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--w = '-';
+    aip_host->shared_set(DICT, key, w, (size_t)(buf + sizeof buf - w), ttl_ms);
 }
 
 bool aip_breaker_open(const aip_target_t *t)
 {
-    char key[48];
     int64_t v;
-    key_of(key, sizeof key, "open", t);
-    return get_int(key, &v);
+    return get_int(t->key_open, &v);
 }
 
 void aip_breaker_failure(const aip_conf_t *c, const aip_target_t *t)
 {
     if (c->breaker_max_fails <= 0)
         return;
-    char fails[48], open[48], tripped[48];
-    key_of(fails, sizeof fails, "fails", t);
-    key_of(open, sizeof open, "open", t);
-    key_of(tripped, sizeof tripped, "tripped", t);
+    const char *fails = t->key_fails, *open = t->key_open, *tripped = t->key_tripped;
     int64_t n = 0, was;
     if (aip_host->shared_incr(DICT, fails, 1, 0, 0, &n) != 0)
         return;
@@ -75,21 +72,16 @@ void aip_breaker_success(const aip_target_t *t)
      * sets it again. */
     if (!atomic_exchange(&((aip_target_t *)t)->may_have_fails, false))
         return;
-    char key[48];
-    key_of(key, sizeof key, "fails", t);
-    aip_host->shared_delete(DICT, key);
-    key_of(key, sizeof key, "tripped", t);
-    aip_host->shared_delete(DICT, key);
+    aip_host->shared_delete(DICT, t->key_fails);
+    aip_host->shared_delete(DICT, t->key_tripped);
 }
 
 int aip_key_current(const aip_target_t *t)
 {
     if (t->n_keys < 2)
         return 0;
-    char key[48];
     int64_t v = 0;
-    key_of(key, sizeof key, "key", t);
-    if (!get_int(key, &v) || v < 0)
+    if (!get_int(t->key_key, &v) || v < 0)
         v = 0;
     return (int)(v % t->n_keys);
 }
@@ -98,25 +90,21 @@ void aip_key_rotate(const aip_target_t *t, int from)
 {
     if (t->n_keys < 2 || aip_key_current(t) != from)
         return;
-    char key[48];
-    key_of(key, sizeof key, "key", t);
-    set_int(key, (from + 1) % t->n_keys, 0);
+    set_int(t->key_key, (from + 1) % t->n_keys, 0);
 }
 
 int64_t aip_latency_get(const aip_target_t *t)
 {
-    char key[48];
     int64_t v;
-    key_of(key, sizeof key, "ttfb", t);
-    return get_int(key, &v) ? v : -1;
+    return get_int(t->key_ttfb, &v) ? v : -1;
 }
 
 void aip_latency_record(const aip_target_t *t, int64_t ms)
 {
-    char key[48];
-    key_of(key, sizeof key, "ttfb", t);
+    if (!t->records_latency)
+        return;
     int64_t old = aip_latency_get(t);
     /* Two workers may interleave here; a lost sample only slows the average. */
     int64_t v = old < 0 ? ms : (old * (100 - EWMA_NEW_PCT) + ms * EWMA_NEW_PCT + 50) / 100;
-    set_int(key, v, 0);
+    set_int(t->key_ttfb, v, 0);
 }

@@ -28,6 +28,7 @@ void aip_key_rotate(const aip_target_t *t, int from);
 
 /* EWMA of the time to first token in ms; -1 before the first sample. */
 int64_t aip_latency_get(const aip_target_t *t);
+/* Nothing unless t->records_latency (no lowest_latency model reads it). */
 void aip_latency_record(const aip_target_t *t, int64_t ms);
 
 #endif

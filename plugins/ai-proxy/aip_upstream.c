@@ -60,11 +60,14 @@ static char *secret_value(const char *prefix, const char *key)
 }
 
 int aip_upreq_build(aip_upreq_t *u, const aip_conf_t *c, const aip_target_t *t, int key, aip_op_t op,
-                    const json_t *req, const char *raw, size_t raw_len, bool stream, char *err, size_t errlen)
+                    const json_t *req, const ai_chat_scan_t *scan, const char *raw, size_t raw_len, bool stream,
+                    char *err, size_t errlen)
 {
     memset(u, 0, sizeof *u);
     bool openai_wire = t->provider != AIP_ANTHROPIC && t->provider != AIP_GEMINI && t->provider != AIP_MOCK;
-    if (op == AIP_OP_CHAT && openai_wire && raw)
+    if (op == AIP_OP_CHAT && openai_wire && scan)
+        u->body = ai_openai_request_scanned(scan, t->model, &u->client_wants_usage, &u->body_len);
+    else if (op == AIP_OP_CHAT && openai_wire && raw)
         u->body = ai_openai_request_text(raw, raw_len, t->model, &u->client_wants_usage, &u->body_len);
     if (!u->body) {
         if (!req)

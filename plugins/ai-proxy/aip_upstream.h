@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "aip_conf.h"
+#include "translate.h"
 
 typedef enum { AIP_OP_CHAT, AIP_OP_EMBED } aip_op_t;
 
@@ -30,13 +31,15 @@ typedef struct aip_upreq {
  * to the next target. key: index into t->keys. raw (raw_len bytes) is the
  * client's body req was parsed from: an OpenAI-format target gets it with
  * only the model changed, without a jansson round trip; req may then be
- * NULL (see AIP_UPREQ_NEEDS_JSON). */
+ * NULL (see AIP_UPREQ_NEEDS_JSON). scan, when not NULL, is raw already
+ * validated and read (ai_chat_scan): not read again. */
 /* aip_upreq_build's answer when the target needs the parsed body and req is
  * NULL: parse raw and call again. */
 #define AIP_UPREQ_NEEDS_JSON (-2)
 
 int aip_upreq_build(aip_upreq_t *u, const aip_conf_t *c, const aip_target_t *t, int key, aip_op_t op,
-                    const json_t *req, const char *raw, size_t raw_len, bool stream, char *err, size_t errlen);
+                    const json_t *req, const ai_chat_scan_t *scan, const char *raw, size_t raw_len, bool stream,
+                    char *err, size_t errlen);
 void aip_upreq_free(aip_upreq_t *u);
 
 #endif

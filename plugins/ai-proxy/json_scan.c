@@ -8,9 +8,41 @@
 /* jansson's JSON_PARSER_MAX_DEPTH: every value counts one level. */
 #define MAX_DEPTH 2048
 
+/* want: the top-level object's members to pick out while validating (see
+ * js_validate_members); NULL when only validating. */
 typedef struct scan {
     const unsigned char *p, *end;
+    const char *const *want;
+    const size_t *want_len;
+    int n_want;
+    js_span_t *found;
+    int *counts;
+    bool escaped;   /* whether the last string scanned had a backslash */
 } scan_t;
+
+/* Bytes that stand for themselves inside a string: everything from 0x20 to
+ * 0x7f but the quote and the backslash. One table load per byte keeps the
+ * common case of plain ASCII text a short loop. */
+static const unsigned char plain_byte[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+static bool key_equals(const char *p, const char *q, const char *key, size_t klen);
 
 static void skip_ws(scan_t *s)
 {
@@ -66,7 +98,12 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
 static bool scan_string(scan_t *s)
 {
     const unsigned char *p = s->p + 1, *end = s->end;
+    s->escaped = false;
     while (p < end) {
+        while (p < end && plain_byte[*p])
+            p++;
+        if (p >= end)
+            break;
         unsigned char c = *p;
         if (c == '"') {
             s->p = p + 1;
@@ -81,6 +118,7 @@ static bool scan_string(scan_t *s)
             }
             if (end - p < 2)
                 return false;
+            s->escaped = true;
             c = p[1];
             if (c != 'u') {
                 if (!strchr("\"\\/bfnrt", c) || c == '\0')
@@ -161,17 +199,38 @@ static bool scan_container(scan_t *s, int depth, bool object)
         return true;
     }
     for (;;) {
+        int match = -1;
         if (object) {
+            const unsigned char *key = s->p;
             if (s->p >= s->end || *s->p != '"' || !scan_string(s))
                 return false;
+            if (depth == 1 && s->want) {
+                size_t raw_len = (size_t)(s->p - key) - 2;
+                for (int k = 0; k < s->n_want && match < 0; k++) {
+                    /* Without escapes the bytes are the key. */
+                    bool eq = s->escaped ? key_equals((const char *)key, (const char *)s->p, s->want[k],
+                                                      s->want_len[k])
+                                         : raw_len == s->want_len[k] && memcmp(key + 1, s->want[k], raw_len) == 0;
+                    if (eq)
+                        match = k;
+                }
+            }
             skip_ws(s);
             if (s->p >= s->end || *s->p != ':')
                 return false;
             s->p++;
             skip_ws(s);
         }
+        const unsigned char *value = s->p;
         if (!scan_value(s, depth + 1))
             return false;
+        if (match >= 0) {
+            /* The last one wins, as in jansson. */
+            s->found[match].p = (const char *)value;
+            s->found[match].len = (size_t)(s->p - value);
+            if (s->counts)
+                s->counts[match]++;
+        }
         skip_ws(s);
         if (s->p >= s->end)
             return false;
@@ -208,9 +267,11 @@ static bool scan_value(scan_t *s, int depth)
     }
 }
 
-bool js_validate(const char *text, size_t len, js_span_t *value)
+static bool validate(scan_t *sp, const char *text, size_t len, js_span_t *value)
 {
-    scan_t s = {(const unsigned char *)text, (const unsigned char *)text + len};
+    scan_t s = *sp;
+    s.p = (const unsigned char *)text;
+    s.end = (const unsigned char *)text + len;
     value->p = NULL;
     value->len = 0;
     if (!text)
@@ -226,6 +287,36 @@ bool js_validate(const char *text, size_t len, js_span_t *value)
     value->p = (const char *)start;
     value->len = (size_t)(stop - start);
     return true;
+}
+
+bool js_validate(const char *text, size_t len, js_span_t *value)
+{
+    scan_t s = {0};
+    return validate(&s, text, len, value);
+}
+
+bool js_validate_members(const char *text, size_t len, js_span_t *value, const char *const *keys, int n,
+                         js_span_t *out, int *counts)
+{
+    size_t klen[JS_MAX_KEYS];
+    for (int k = 0; k < n && k < JS_MAX_KEYS; k++) {
+        out[k].p = NULL;
+        out[k].len = 0;
+        if (counts)
+            counts[k] = 0;
+        klen[k] = strlen(keys[k]);
+    }
+    scan_t s = {.want = n <= JS_MAX_KEYS ? keys : NULL, .want_len = klen, .n_want = n, .found = out,
+                .counts = counts};
+    if (validate(&s, text, len, value))
+        return true;
+    for (int k = 0; k < n && k < JS_MAX_KEYS; k++) {
+        out[k].p = NULL;
+        out[k].len = 0;
+        if (counts)
+            counts[k] = 0;
+    }
+    return false;
 }
 
 char js_kind(js_span_t v)

@@ -25,6 +25,15 @@ typedef struct js_span {
  * integers that overflow; such a body is accepted here). */
 bool js_validate(const char *text, size_t len, js_span_t *value);
 
+/* js_validate, and in the same pass js_members over the value when it is
+ * an object: out[i] is keys[i]'s value, counts[i] (counts may be NULL) how
+ * often it occurs. Reading the few fields a caller needs this way costs no
+ * second walk over the text. All absent (and false) when the text is not
+ * valid; all absent when the value is not an object or n > JS_MAX_KEYS. */
+#define JS_MAX_KEYS 8
+bool js_validate_members(const char *text, size_t len, js_span_t *value, const char *const *keys, int n,
+                         js_span_t *out, int *counts);
+
 /* The kind of a span of a validated value: '{', '[', '"', 'n' (number),
  * 't', 'f', 'z' (null); 0 for an absent span. */
 char js_kind(js_span_t v);
@@ -37,7 +46,6 @@ js_span_t js_member(js_span_t obj, const char *key, int *count);
 
 /* js_member for up to JS_MAX_KEYS keys in one pass over obj: out[i] is
  * keys[i]'s value (absent spans for all when n is over the bound). */
-#define JS_MAX_KEYS 8
 void js_members(js_span_t obj, const char *const *keys, int n, js_span_t *out);
 
 /* Iterates the elements of array arr: start with *pos = 0; false at the

@@ -242,6 +242,99 @@ static void test_usage_text(void)
     CHECK_INT(0, none.prompt);
 }
 
+/* Members picked out during validation: the same spans js_members finds
+ * afterwards, counts of repeats, and nothing at all for invalid text. */
+static void test_validate_members(void)
+{
+    static const char *const keys[] = {"model", "stream", "m\u00e9", "nested"};
+    const char *s = " {\"model\":\"a\",\"nested\":{\"model\":\"inner\"},\"stream\":true,"
+                    "\"m\\u00e9\":[1,2],\"model\":\"b\"} ";
+    js_span_t body, f[4], g[4];
+    int counts[4];
+    CHECK_INT(1, js_validate_members(s, strlen(s), &body, keys, 4, f, counts));
+    CHECK_INT('{', js_kind(body));
+    CHECK_STR("\"b\"", text_of(f[0]));   /* the last one, as jansson keeps */
+    CHECK_INT(2, counts[0]);
+    CHECK_STR("true", text_of(f[1]));
+    CHECK_INT(1, counts[1]);
+    CHECK_STR("[1,2]", text_of(f[2]));   /* matched after unescaping */
+    CHECK_INT(1, counts[2]);
+    CHECK_STR("{\"model\":\"inner\"}", text_of(f[3]));
+    CHECK_INT(1, counts[3]);
+    js_members(body, keys, 4, g);
+    for (int i = 0; i < 4; i++)
+        CHECK_INT(1, f[i].p == g[i].p && f[i].len == g[i].len);
+
+    /* Invalid text: false, every member absent and counted 0. */
+    const char *bad = "{\"model\":\"a\",\"stream\":tru}";
+    CHECK_INT(0, js_validate_members(bad, strlen(bad), &body, keys, 4, f, counts));
+    CHECK_STR("(absent)", text_of(f[0]));
+    CHECK_INT(0, counts[0]);
+    CHECK_STR("(absent)", text_of(body));
+
+    /* Not an object: valid, nothing found; counts may be NULL. */
+    CHECK_INT(1, js_validate_members("[{\"model\":1}]", 13, &body, keys, 4, f, NULL));
+    CHECK_INT('[', js_kind(body));
+    CHECK_STR("(absent)", text_of(f[0]));
+
+    /* A key that only starts like a wanted one, and one with a raw quote escape. */
+    const char *near = "{\"models\":1,\"mod\":2,\"str\\\"eam\":3}";
+    CHECK_INT(1, js_validate_members(near, strlen(near), &body, keys, 2, f, counts));
+    CHECK_STR("(absent)", text_of(f[0]));
+    CHECK_STR("(absent)", text_of(f[1]));
+    CHECK_INT(0, counts[0] + counts[1]);
+}
+
+/* Strings with every byte class the fast loop of the validator skips or
+ * stops at, each compared with jansson's verdict. */
+static void test_string_bytes(void)
+{
+    static const char *const cases[] = {
+        "\"plain ~ text {} [] : , 0x7f:\x7f\"", "\"tab\tin\"", "\"nl\nin\"", "\"\\u00e9 \\\" \\\\ \\/\"",
+        "\"caf\xc3\xa9\"", "\"bad \xc3\"", "\"bad \xff\"", "\"unterminated", "\"ends in backslash\\",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        current_case = cases[i];
+        CHECK_INT(jansson_valid(cases[i], strlen(cases[i])), valid(cases[i], strlen(cases[i])));
+    }
+    current_case = "";
+    CHECK_INT(1, valid("\"plain\"", 7));
+    CHECK_INT(0, valid("\"tab\tin\"", 8));
+}
+
+/* The scan of ai_chat_scan feeds the rewrite: the same output as the
+ * one-call ai_openai_request_text. */
+static void test_chat_scan(void)
+{
+    const char *s = "{\"model\":\"alias\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true}";
+    ai_chat_scan_t scan;
+    CHECK_INT(1, ai_chat_scan(s, strlen(s), &scan));
+    CHECK_STR("\"alias\"", text_of(scan.model));
+    CHECK_INT(1, scan.n_model);
+    CHECK_INT('[', js_kind(scan.messages));
+    CHECK_STR("true", text_of(scan.stream));
+    CHECK_STR("(absent)", text_of(scan.stream_options));
+    bool wants = true;
+    size_t len = 0, len2 = 0;
+    char *out = ai_openai_request_scanned(&scan, "gpt-x", &wants, &len);
+    CHECK_STR("{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true,"
+              "\"stream_options\":{\"include_usage\":true}}", out);
+    CHECK_INT(0, wants);
+    CHECK_INT((long long)strlen(out ? out : ""), (long long)len);
+    char *again = ai_openai_request_text(s, strlen(s), "gpt-x", &wants, &len2);
+    CHECK_STR(out, again);
+    free(out);
+    free(again);
+
+    CHECK_INT(0, ai_chat_scan("{\"model\":", 9, &scan));
+    CHECK_INT(0, ai_chat_scan("[1]", 3, &scan));
+    CHECK_INT(0, ai_chat_scan(NULL, 0, &scan));
+    const char *twice = "{\"model\":\"a\",\"model\":\"b\"}";
+    CHECK_INT(1, ai_chat_scan(twice, strlen(twice), &scan));
+    CHECK_INT(2, scan.n_model);
+    CHECK_NULL(ai_openai_request_scanned(&scan, "m", &wants, &len));
+}
+
 int main(void)
 {
     test_validate_agrees_with_jansson();
@@ -250,5 +343,8 @@ int main(void)
     test_scalars();
     test_openai_request_text();
     test_usage_text();
+    test_validate_members();
+    test_string_bytes();
+    test_chat_scan();
     return check_summary();
 }

@@ -43,6 +43,21 @@ json_t *ai_to_openai_request(const json_t *openai, const char *model, bool *clie
 char *ai_openai_request_text(const char *text, size_t len, const char *model, bool *client_wants_usage,
                              size_t *out_len);
 
+/* A chat request validated and read in place once, in one pass: what the
+ * gateway checks (model, messages, stream) and what the text rewrite
+ * needs, for every OpenAI-format attempt of the request to reuse. */
+typedef struct ai_chat_scan {
+    const char *text;
+    size_t len;
+    js_span_t body, model, messages, stream, stream_options;
+    int n_model;   /* how often "model" occurs */
+} ai_chat_scan_t;
+/* false when the text is not one valid JSON object. */
+bool ai_chat_scan(const char *text, size_t len, ai_chat_scan_t *out);
+/* ai_openai_request_text over a scan of ai_chat_scan. */
+char *ai_openai_request_scanned(const ai_chat_scan_t *s, const char *model, bool *client_wants_usage,
+                                size_t *out_len);
+
 /* ---- non-streaming responses -> OpenAI chat.completion ----
  * created and model (the alias the client asked for) are the caller's.
  * NULL when the body is not a response of that provider. */
@@ -78,6 +93,8 @@ bool ai_usage_extract(const char *provider, const json_t *body, ai_usage_t *out)
 /* ai_usage_extract for an OpenAI-format body read in place (a validated
  * object span, see json_scan.h). */
 bool ai_openai_usage_extract_text(js_span_t body, ai_usage_t *out);
+/* The same from the body's "usage" member already found (absent: nothing). */
+bool ai_openai_usage_from_span(js_span_t usage, ai_usage_t *out);
 /* {"prompt_tokens","completion_tokens","total_tokens",
  *  "prompt_tokens_details":{"cached_tokens"},
  *  "completion_tokens_details":{"reasoning_tokens"}} */

@@ -196,20 +196,44 @@ static bool needs_no_escape(const char *s) {
     return true;
 }
 
+bool ai_chat_scan(const char *text, size_t len, ai_chat_scan_t *out) {
+    static const char *const keys[] = {"model", "messages", "stream", "stream_options"};
+    js_span_t f[4];
+    int counts[4];
+    memset(out, 0, sizeof *out);
+    if (!js_validate_members(text, len, &out->body, keys, 4, f, counts) || js_kind(out->body) != '{')
+        return false;
+    out->text = text;
+    out->len = len;
+    out->model = f[0];
+    out->n_model = counts[0];
+    out->messages = f[1];
+    out->stream = f[2];
+    out->stream_options = f[3];
+    return true;
+}
+
 char *ai_openai_request_text(const char *text, size_t len, const char *model, bool *client_wants_usage,
                              size_t *out_len) {
-    static const char usage_opt[] = ",\"stream_options\":{\"include_usage\":true}";
+    ai_chat_scan_t scan;
     *client_wants_usage = false;
-    js_span_t body;
-    if (!js_validate(text, len, &body) || js_kind(body) != '{')
+    if (!ai_chat_scan(text, len, &scan))
         return NULL;
-    int n_model = 0;
-    js_span_t old_model = js_member(body, "model", &n_model);
-    if (!model || n_model != 1 || !needs_no_escape(model))
+    return ai_openai_request_scanned(&scan, model, client_wants_usage, out_len);
+}
+
+char *ai_openai_request_scanned(const ai_chat_scan_t *s, const char *model, bool *client_wants_usage,
+                                size_t *out_len) {
+    static const char usage_opt[] = ",\"stream_options\":{\"include_usage\":true}";
+    const char *text = s->text;
+    size_t len = s->len;
+    js_span_t body = s->body, old_model = s->model;
+    *client_wants_usage = false;
+    if (!text || !model || s->n_model != 1 || !needs_no_escape(model))
         return NULL;
     bool add_usage = false;
-    if (js_kind(js_member(body, "stream", NULL)) == 't') {
-        js_span_t opts = js_member(body, "stream_options", NULL);
+    if (js_kind(s->stream) == 't') {
+        js_span_t opts = s->stream_options;
         if (!opts.p)
             add_usage = true;
         else if (js_kind(js_member(opts, "include_usage", NULL)) == 't')
@@ -217,7 +241,7 @@ char *ai_openai_request_text(const char *text, size_t len, const char *model, bo
         else
             return NULL;
     } else {
-        js_span_t opts = js_member(body, "stream_options", NULL);
+        js_span_t opts = s->stream_options;
         if (opts.p && js_kind(opts) != '{' && js_kind(opts) != 'z')
             return NULL;
     }
@@ -300,11 +324,10 @@ int ai_openai_stream_event(ai_stream_t *s, const sse_event_t *ev) {
     /* Read in place: a jansson tree per chunk was most of a stream's cost,
      * and only the error case needs more than a few fields. */
     js_span_t chunk;
-    if (!js_validate(ev->data, ev->data_len, &chunk) || js_kind(chunk) != '{')
-        return -1;
     static const char *const keys[] = {"error", "usage", "choices"};
     js_span_t f[3];
-    js_members(chunk, keys, 3, f);
+    if (!js_validate_members(ev->data, ev->data_len, &chunk, keys, 3, f, NULL) || js_kind(chunk) != '{')
+        return -1;
     js_span_t e = f[0], usage = f[1], choices = f[2];
     if ((e.p && js_kind(e) != 'z') || strcmp(ev->type, "error") == 0) {
         json_t *body = json_loadb(ev->data, ev->data_len, 0, NULL);
@@ -321,7 +344,8 @@ int ai_openai_stream_event(ai_stream_t *s, const sse_event_t *ev) {
     bool usage_only = js_kind(usage) == '{' && js_kind(choices) == '[' && !js_next(choices, &pos, &first);
     if (js_kind(usage) == '{')
         openai_usage_span(usage, &s->usage);
-    bool content = delta_carries_content(choices);
+    /* Once content has been seen no chunk can change the answer: not read. */
+    bool content = !s->content && delta_carries_content(choices);
     /* Added upstream only for metering: a client that did not ask for it may
      * not expect a chunk without choices. (Azure's leading prompt-filter chunk
      * also has "choices": [] but no usage, so it stays.) */
@@ -368,11 +392,14 @@ static void openai_usage_span(js_span_t usage, ai_usage_t *out) {
     out->present = true;
 }
 
-bool ai_openai_usage_extract_text(js_span_t body, ai_usage_t *out) {
-    js_span_t usage = js_member(body, "usage", NULL);
+bool ai_openai_usage_from_span(js_span_t usage, ai_usage_t *out) {
     if (js_kind(usage) == '{')
         openai_usage_span(usage, out);
     return out->present;
+}
+
+bool ai_openai_usage_extract_text(js_span_t body, ai_usage_t *out) {
+    return ai_openai_usage_from_span(js_member(body, "usage", NULL), out);
 }
 
 bool ai_usage_extract(const char *provider, const json_t *body, ai_usage_t *out) {
