@@ -121,6 +121,7 @@ perf_free_port; mock_plain_port=$PERF_PORT
 perf_free_port; mock_stream_port=$PERF_PORT
 perf_free_port; sluice_port=$PERF_PORT
 perf_free_port; portkey_port=$PERF_PORT
+perf_free_port; nginx_proxy_port=$PERF_PORT
 
 # Two mock ports rather than one that looks at "stream" in the body: nginx's
 # `return` never reads the request body, which is what makes it this fast.
@@ -145,6 +146,13 @@ for kind in plain stream; do
 done
 perf_nginx_start mock "$CPU_LOAD" "$mock_plain_port" "$mock_block"
 perf_wait_listening "$PERF_LAST_PID" "$mock_stream_port" mock
+
+# The floor of any gateway: nginx as a plain reverse proxy, on the gateways'
+# CPU, in front of the plain mock. Its hop (an extra process, a second
+# connection, on this VM often a wake-up on the other CPU) is in every
+# gateway's "added" figure; the summary also shows sluice beyond it.
+perf_nginx_start nginx-proxy "$CPU_GW" "$nginx_proxy_port" \
+    "$(perf_nginx_proxy_block "$nginx_proxy_port" "$mock_plain_port")"
 
 sluice_conf="$PERF_TMP/sluice.yaml"
 cat >"$sluice_conf" <<EOF
@@ -180,6 +188,9 @@ for kind in plain stream; do
     url_of[sluice-$kind]="http://127.0.0.1:$sluice_port/v1/chat/completions"
     model_of[sluice-$kind]=bench-$kind
     headers_of[sluice-$kind]=""
+    url_of[nginx-$kind]="http://127.0.0.1:$nginx_proxy_port/v1/chat/completions"
+    model_of[nginx-$kind]=gpt-bench
+    headers_of[nginx-$kind]=""
     url_of[portkey-$kind]="http://127.0.0.1:$portkey_port/v1/chat/completions"
     model_of[portkey-$kind]=gpt-bench
     headers_of[portkey-$kind]="x-portkey-provider: openai
@@ -307,7 +318,7 @@ hey_parse() {
 printf 'sluice ai-proxy vs Portkey gateway %s, both in front of one nginx mock OpenAI provider\n' \
     "$(awk -F'"' '$2 == "version" { print $4; exit }' "$HERE/portkey/node_modules/@portkey-ai/gateway/package.json")"
 if ((PERF_PIN_CPUS)); then
-    printf 'pinning: the gateway under test on CPU %s; mock nginx, wrk and hey on CPU %s\n' "$CPU_GW" "$CPU_LOAD"
+    printf 'pinning: the gateway under test and the nginx reference proxy on CPU %s; mock nginx, wrk and hey on CPU %s\n' "$CPU_GW" "$CPU_LOAD"
 else
     printf 'pinning: none (fewer than 2 CPUs)\n'
 fi
@@ -320,8 +331,9 @@ printf '      throughput at %d connections (wrk)\n\n' "$connections"
 declare -A usable=()
 PORTKEY_NOTE=""
 for kind in plain stream; do
-    for gw in direct sluice portkey; do
+    for gw in direct nginx sluice portkey; do
         key=$gw-$kind
+        [[ $gw == nginx && $kind == stream ]] && continue   # the reference proxies the plain mock only
         if check_path "$key"; then
             usable[$key]=1
         elif [[ $gw == portkey ]]; then
@@ -338,7 +350,7 @@ done
 
 paths() { # KIND: the usable paths of that kind, in measuring order
     local gw
-    for gw in direct sluice portkey; do
+    for gw in direct nginx sluice portkey; do
         [[ -n ${usable[$gw-$1]:-} ]] && printf '%s ' "$gw-$1"
     done
 }
@@ -413,8 +425,9 @@ for test in c1 rate tput-plain tput-stream; do
     esac
     d50=$(median_of "${p50[$t/direct-$kind]}")
     d99=$(median_of "${p99[$t/direct-$kind]}")
-    for gw in direct sluice portkey; do
+    for gw in direct nginx sluice portkey; do
         key=$gw-$kind
+        [[ $gw == nginx && $kind == stream ]] && continue
         if [[ -z ${rps[$t/$key]:-} ]]; then
             printf '  %-28s %-8s %10s\n' "$label" "$gw" "not measured"
             continue
@@ -464,6 +477,14 @@ for t in c1 rate; do
                 "$TARGET_ADDED_P50_US" "$(verdict "$(at_most "${!a50_var}" "$TARGET_ADDED_P50_US")")"
             printf '  %-40s %6s us   target <= %d us   %s\n' "sluice added p99, $where" "${!a99_var}" \
                 "$TARGET_ADDED_P99_US" "$(verdict "$(at_most "${!a99_var}" "$TARGET_ADDED_P99_US")")"
+            n50_var="res_${t}_nginx_plain_add50"
+            n99_var="res_${t}_nginx_plain_add99"
+            if [[ -n ${!n50_var:-} ]]; then
+                printf '  %-40s %6s us\n' "nginx proxy hop added p50, $where" "${!n50_var}"
+                printf '  %-40s %6s us\n' "nginx proxy hop added p99, $where" "${!n99_var}"
+                printf '  %-40s %6s us\n' "sluice beyond the nginx hop, p50, $where" "$((${!a50_var} - ${!n50_var}))"
+                printf '  %-40s %6s us\n' "sluice beyond the nginx hop, p99, $where" "$((${!a99_var} - ${!n99_var}))"
+            fi
         else
             printf '  %-40s %6s us\n' "Portkey added p50, $where" "${!a50_var}"
             printf '  %-40s %6s us\n' "Portkey added p99, $where" "${!a99_var}"
