@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libevhtp-dev libevent-dev libssl-dev libluajit-5.1-dev libhiredis-dev libmaxminddb-dev
   libjansson-dev libyaml-dev
-  python3 python3-pytest redis-server openssl valgrind libmaxmind-db-writer-perl
+  python3 python3-pytest python3-pytest-timeout redis-server openssl valgrind libmaxmind-db-writer-perl
   nginx-light wrk procps
 )
 

@@ -5,14 +5,26 @@ Redis away under a running gateway and bring it back where the gateway's
 config still points.
 """
 
+import atexit
 import signal
 import socket
 import subprocess
 import time
+import weakref
 from pathlib import Path
 
 from ports import free_port
 from scale import scaled
+
+_running = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_leftovers():
+    # A run cut short (Ctrl-C) may skip the fixtures' stop(); no redis-server
+    # may outlive pytest, keeping its port.
+    for r in list(_running):
+        r.kill()
 
 
 class RedisError(Exception):
@@ -95,6 +107,7 @@ class RedisServer:
              "--appendonly", "no", "--dir", str(self.dir), "--daemonize", "no"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
+        _running.add(self)
         deadline = time.monotonic() + scaled(timeout)
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

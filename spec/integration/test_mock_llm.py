@@ -939,9 +939,11 @@ def test_chunk_delay_paces_content(llm_factory):
     llm = llm_factory("openai")
     llm.chunk_delay_ms = 100
     _, chunks, complete = stream(llm, CHAT, oa_body("x", stream=True), OA)
-    # role, 4 words, finish, [DONE]: three gaps between the four words
+    # role, 4 words, finish, [DONE]: three gaps of 100 ms between the four
+    # words. Seen from the receiving end a gap can shrink a little (the first
+    # word may arrive late), so the bound says "paced", not "to the ms".
     assert (len(chunks), complete) == (7, True)
-    assert chunks[4][0] - chunks[1][0] >= 0.3
+    assert chunks[4][0] - chunks[1][0] >= 0.25
 
 
 def test_set_status_until_cleared(llm_factory):

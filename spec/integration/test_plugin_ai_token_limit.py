@@ -27,6 +27,7 @@ import time
 import pytest
 
 import expect
+from rate_window import away_from_window_end
 from redis import RedisServer
 from scale import scaled
 
@@ -41,15 +42,6 @@ CONSUMERS = [
 ]
 
 MOCK = {"ai-proxy": {"models": {"chat": {"targets": [{"provider": "mock", "model": "mock-1"}]}}}}
-
-
-def away_from_window_end(window_ms, margin_s=20.0):
-    """Waits past the next epoch-aligned boundary of window_ms when it is
-    closer than margin_s, so the requests that follow share one window."""
-    now_ms = int(time.time() * 1000)
-    left_ms = window_ms - now_ms % window_ms
-    if left_ms < scaled(margin_s) * 1000:
-        time.sleep(left_ms / 1000 + 0.05)
 
 
 def route(name, paths, limit_conf, auth=True):

@@ -20,6 +20,7 @@ import pytest
 
 import expect
 from configs import proxy, route
+from rate_window import away_from_window_end
 from scale import scaled
 
 HOUR_MS = 3600 * 1000
@@ -50,15 +51,6 @@ def limited(resp, message):
     assert err["message"] == message
     assert len(resp.headers_named("Retry-After")) == 1
     return resp.header("Retry-After"), ratelimit_headers(resp)
-
-
-def away_from_window_end(window_ms, margin_s=20.0):
-    """Waits past the next epoch-aligned boundary of window_ms when it is
-    closer than margin_s, so the requests that follow share one window."""
-    now_ms = int(time.time() * 1000)
-    left_ms = window_ms - now_ms % window_ms
-    if left_ms < scaled(margin_s) * 1000:
-        time.sleep(left_ms / 1000 + 0.05)
 
 
 def timed(call):

@@ -15,7 +15,7 @@ connection is up follows on_redis_error like any other Redis failure (counted
 locally, let through, or 503). So every spec with Redis up first waits for
 each worker's "redis <host:port>: connected" line (node() below).
 
-Windows are one hour (see away_from_window_end in test_plugin_rate_limit.py);
+Windows are one hour (see away_from_window_end in helpers/rate_window.py);
 counters are read straight from Redis under their documented names,
 rl:{<route>|<key parts>}:<limit index>:<window start ms> (":tat" for the token
 bucket)."""
@@ -27,11 +27,11 @@ import pytest
 
 import expect
 from configs import proxy
+from rate_window import away_from_window_end
 from redis import RedisServer
 from scale import scaled
 
-from test_plugin_rate_limit import (away_from_window_end, expect_ok, limited, parallel,
-                                    ratelimit_headers)
+from test_plugin_rate_limit import expect_ok, limited, parallel, ratelimit_headers
 
 HOUR_MS = 3600 * 1000
 N = 6
@@ -106,6 +106,7 @@ def test_two_nodes_under_concurrent_load_admit_exactly_the_count(
         assert counter(redis, window_key(redis, "main|*")) == N
 
 
+@pytest.mark.valgrind
 def test_redis_headers_and_counters_have_their_documented_shape(gateway_factory, upstream, redis):
     a, b = two_nodes(gateway_factory, upstream, redis,
                      {"limits": [{"count": 3, "window": "1h"}], "algorithm": "token_bucket",
@@ -179,6 +180,7 @@ class Load:
     def __init__(self, gw, threads=2):
         self.gw = gw
         self.results = []
+        self.error = None
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
         self.threads = [threading.Thread(target=self._run) for _ in range(threads)]
@@ -186,20 +188,30 @@ class Load:
             t.start()
 
     def _run(self):
-        while not self.stop_event.is_set():
-            started = time.monotonic()
-            resp = self.gw.get("/echo")
+        try:
+            while not self.stop_event.is_set():
+                started = time.monotonic()
+                resp = self.gw.get("/echo")
+                with self.lock:
+                    self.results.append((started, resp))
+        except Exception as e:
+            # Kept for the test to raise: a thread that died quietly would
+            # leave the spec waiting out its whole wait_for for results.
             with self.lock:
-                self.results.append((started, resp))
+                self.error = e
 
     def count_since(self, t):
         with self.lock:
+            if self.error is not None:
+                raise self.error
             return sum(1 for started, _ in self.results if started > t)
 
     def stop(self):
         self.stop_event.set()
         for t in self.threads:
             t.join(scaled(30))
+        if self.error is not None:
+            raise self.error
         return self.results
 
 
@@ -214,10 +226,16 @@ def kill_under_load(gws, redis, after_kill=N + 3):
     """Kills Redis while both nodes are under load; returns each node's results
     and the time the kill was done."""
     loads = [Load(gw) for gw in gws]
-    wait_for(lambda: all(len(l.results) >= 3 for l in loads), "load before the kill")
-    redis.kill()
-    killed = time.monotonic()
-    wait_for(lambda: all(l.count_since(killed) >= after_kill for l in loads), "load after the kill")
+    try:
+        wait_for(lambda: all(l.count_since(float("-inf")) >= 3 for l in loads), "load before the kill")
+        redis.kill()
+        killed = time.monotonic()
+        wait_for(lambda: all(l.count_since(killed) >= after_kill for l in loads), "load after the kill")
+    finally:
+        # On a failure too: threads still sending would keep the gateways
+        # busy through their shutdown at teardown.
+        for l in loads:
+            l.stop_event.set()
     return [l.stop() for l in loads], killed
 
 
@@ -230,6 +248,7 @@ def resume_in_redis(gw, redis, key):
     wait_for(counted, "counting to resume in Redis")
 
 
+@pytest.mark.valgrind
 @pytest.mark.parametrize("on_error", ["allow", "deny", "local"])
 def test_redis_killed_under_load_then_restarted(gateway_factory, upstream, redis, on_error):
     away_from_window_end(HOUR_MS, margin_s=60)
