@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
@@ -43,8 +44,6 @@
 /* libevent may wake a timer a hair before our own clock reaches the deadline;
  * treating that as due avoids re-arming a zero-length timer. */
 #define DEADLINE_SLACK_US 1000
-/* Reply trees up to this many nodes are copied without a malloc. */
-#define SMALL_REPLY_NODES 32
 
 /* ---- intrusive lists ----------------------------------------------------- */
 
@@ -156,6 +155,180 @@ static char step_auth, step_select, step_ping;
 static void connect_ip(sl_redis_t *r, const char *ip);
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
 
+/* ---- reply arena -------------------------------------------------------- */
+
+/* hiredis' reader builds replies through these functions instead of its own
+ * malloc per node, straight into the tree callers get: no conversion pass.
+ * A reply lives until hiredis frees it, right after its callback returns,
+ * and hiredis reads one reply at a time, so one arena per connection, reset
+ * at that point, serves every reply. */
+#define ARENA_FIRST_BYTES 2048
+#define ARENA_CHUNK_BYTES 8192
+
+typedef struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used, cap;
+    _Alignas(max_align_t) char mem[];
+} arena_chunk_t;
+
+typedef struct reply_arena {
+    /* What hiredis sees of a reply: it reads type and str itself when an
+     * error reply arrives with no command owed (e.g. "max clients"), and the
+     * handshake callbacks read it too, so it keeps hiredis' own layout. */
+    redisReply head;
+    sl_redis_reply_t *root;
+    arena_chunk_t *extra;       /* a reply too big for `first` */
+    size_t used;
+    _Alignas(max_align_t) char first[ARENA_FIRST_BYTES];
+} reply_arena_t;
+
+static void *arena_alloc(reply_arena_t *a, size_t n)
+{
+    if (n > SIZE_MAX / 2)
+        return NULL;
+    n = (n + _Alignof(max_align_t) - 1) & ~(size_t)(_Alignof(max_align_t) - 1);
+    if (n <= ARENA_FIRST_BYTES - a->used) {
+        void *p = a->first + a->used;
+        a->used += n;
+        return p;
+    }
+    arena_chunk_t *c = a->extra;
+    if (!c || n > c->cap - c->used) {
+        size_t cap = n > ARENA_CHUNK_BYTES ? n : ARENA_CHUNK_BYTES;
+        if (cap > SIZE_MAX - sizeof *c || !(c = malloc(sizeof *c + cap)))
+            return NULL;
+        c->cap = cap;
+        c->used = 0;
+        c->next = a->extra;
+        a->extra = c;
+    }
+    void *p = c->mem + c->used;
+    c->used += n;
+    return p;
+}
+
+static void arena_reset(reply_arena_t *a)
+{
+    while (a->extra) {
+        arena_chunk_t *next = a->extra->next;
+        free(a->extra);
+        a->extra = next;
+    }
+    a->used = 0;
+    a->root = NULL;
+}
+
+/* The root goes to hiredis as the arena's head; every other node as itself,
+ * which is how a child finds its parent (task->parent->obj). */
+static void *new_node(const redisReadTask *t, sl_redis_type_t type, size_t extra_bytes,
+                      sl_redis_reply_t **out)
+{
+    reply_arena_t *a = t->privdata;
+    sl_redis_reply_t *n = arena_alloc(a, sizeof *n + extra_bytes);
+    if (!n)
+        return NULL;
+    n->type = type;
+    n->integer = 0;
+    n->str = NULL;
+    n->len = 0;
+    n->elements = 0;
+    n->element = NULL;
+    *out = n;
+    if (t->parent) {
+        sl_redis_reply_t *parent = t->parent->parent ? t->parent->obj : a->root;
+        parent->element[t->idx] = n;
+        return n;
+    }
+    a->root = n;
+    memset(&a->head, 0, sizeof a->head);
+    a->head.type = (int)type;
+    return &a->head;
+}
+
+/* The head's type is ours, as hiredis' own error path reads it. */
+_Static_assert(REDIS_REPLY_STRING == SL_REDIS_STRING && REDIS_REPLY_ARRAY == SL_REDIS_ARRAY &&
+                   REDIS_REPLY_INTEGER == SL_REDIS_INTEGER && REDIS_REPLY_NIL == SL_REDIS_NIL &&
+                   REDIS_REPLY_STATUS == SL_REDIS_STATUS && REDIS_REPLY_ERROR == SL_REDIS_ERROR,
+               "hiredis numbers reply types differently");
+
+static void *make_string(const redisReadTask *t, char *str, size_t len)
+{
+    sl_redis_type_t type = t->type == REDIS_REPLY_ERROR    ? SL_REDIS_ERROR
+                           : t->type == REDIS_REPLY_STATUS ? SL_REDIS_STATUS
+                                                           : SL_REDIS_STRING;
+    if (len > SIZE_MAX - sizeof(sl_redis_reply_t) - 1)
+        return NULL;
+    sl_redis_reply_t *n;
+    void *obj = new_node(t, type, len + 1, &n);
+    if (!obj)
+        return NULL;
+    /* Copied: the reader's buffer moves as more input arrives. The NUL is
+     * for callers that print it (and for hiredis, which does). */
+    char *copy = (char *)(n + 1);
+    memcpy(copy, str, len);
+    copy[len] = '\0';
+    n->str = copy;
+    n->len = len;
+    if (!t->parent) {
+        ((reply_arena_t *)t->privdata)->head.str = copy;
+        ((reply_arena_t *)t->privdata)->head.len = len;
+    }
+    return obj;
+}
+
+static void *make_array(const redisReadTask *t, int elements)
+{
+    sl_redis_reply_t *n;
+    /* The reader never passes a negative count here (that is a nil). */
+    size_t count = elements > 0 ? (size_t)elements : 0;
+    if (count > (SIZE_MAX - sizeof(sl_redis_reply_t)) / sizeof(sl_redis_reply_t *))
+        return NULL;
+    void *obj = new_node(t, SL_REDIS_ARRAY, count * sizeof(sl_redis_reply_t *), &n);
+    if (!obj)
+        return NULL;
+    if (count) {
+        n->elements = count;
+        n->element = (sl_redis_reply_t **)(void *)(n + 1);
+    }
+    if (!t->parent)
+        ((reply_arena_t *)t->privdata)->head.elements = count;
+    return obj;
+}
+
+static void *make_integer(const redisReadTask *t, long long value)
+{
+    sl_redis_reply_t *n;
+    void *obj = new_node(t, SL_REDIS_INTEGER, 0, &n);
+    if (!obj)
+        return NULL;
+    n->integer = value;
+    if (!t->parent)
+        ((reply_arena_t *)t->privdata)->head.integer = value;
+    return obj;
+}
+
+static void *make_nil(const redisReadTask *t)
+{
+    sl_redis_reply_t *n;
+    return new_node(t, SL_REDIS_NIL, 0, &n);
+}
+
+/* hiredis calls this for roots only (a delivered reply, or a partial one it
+ * drops), and the head is the arena's first member. */
+static void free_reply(void *obj)
+{
+    arena_reset((reply_arena_t *)obj);
+}
+
+static redisReplyObjectFunctions reply_functions = {
+    make_string, make_array, make_integer, make_nil, free_reply,
+};
+
+static const sl_redis_reply_t *tree_of(const redisReply *head)
+{
+    return ((const reply_arena_t *)(const void *)head)->root;
+}
+
 /* ---- event loop glue --------------------------------------------------------- */
 
 /* Instead of hiredis' libevent adapter, which makes every command cost
@@ -175,6 +348,7 @@ typedef struct loop_glue {
     bool reading;
     bool flushing;        /* inside flush_cb: more to write means wait for the socket */
     bool *alive;          /* cleared when hiredis frees the context during a flush */
+    reply_arena_t arena;  /* lives as long as the context's reader */
 } loop_glue_t;
 
 static void glue_read_cb(evutil_socket_t fd, short what, void *arg)
@@ -189,9 +363,28 @@ static void glue_write_cb(evutil_socket_t fd, short what, void *arg)
     redisAsyncHandleWrite(g->ac);
 }
 
+/* A bigger output buffer (after a burst) goes back to hiredis, which frees
+ * it once written, rather than being kept for the next batch. */
+#define KEEP_OBUF_BYTES 65536
+
 static void glue_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     loop_glue_t *g = arg;
+    redisContext *c = &g->ac->c;
+    /* The usual case, everything queued leaving in one write, done here:
+     * hiredis would free its output buffer and start an empty one, which the
+     * next command then grows again. A short write or an error is left to
+     * hiredis, which retries the rest (and meets the error again). */
+    size_t len = sdslen(c->obuf);
+    if (!c->err && len > 0 && sdsalloc(c->obuf) <= KEEP_OBUF_BYTES) {
+        ssize_t n = write(c->fd, c->obuf, len);
+        if (n == (ssize_t)len) {
+            sdsclear(c->obuf);
+            return;
+        }
+        if (n > 0)
+            sdsrange(c->obuf, (int)n, -1);
+    }
     bool alive = true;
     g->alive = &alive;
     g->flushing = true;
@@ -238,6 +431,10 @@ static void glue_cleanup(void *privdata)
     loop_glue_t *g = privdata;
     if (g->alive)
         *g->alive = false;
+    /* hiredis frees its reader after this, and a reply half read would be
+     * handed to free_reply: it lives in the arena about to go. */
+    g->ac->c.reader->fn = NULL;
+    arena_reset(&g->arena);
     event_free(g->rev);
     event_free(g->wev);
     event_free(g->flush);
@@ -248,9 +445,12 @@ static int glue_attach(redisAsyncContext *ac, struct event_base *base)
 {
     if (ac->ev.data)
         return REDIS_ERR;
-    loop_glue_t *g = calloc(1, sizeof *g);
+    loop_glue_t *g = malloc(sizeof *g);
     if (!g)
         return REDIS_ERR;
+    /* Not calloc: the arena's buffer needs no clearing. */
+    memset(g, 0, offsetof(loop_glue_t, arena));
+    memset(&g->arena, 0, offsetof(reply_arena_t, first));
     g->ac = ac;
     g->rev = event_new(base, ac->c.fd, EV_READ | EV_PERSIST, glue_read_cb, g);
     g->wev = event_new(base, ac->c.fd, EV_WRITE, glue_write_cb, g);
@@ -271,6 +471,8 @@ static int glue_attach(redisAsyncContext *ac, struct event_base *base)
     ac->ev.delWrite = glue_del_write;
     ac->ev.cleanup = glue_cleanup;
     ac->ev.data = g;
+    ac->c.reader->fn = &reply_functions;
+    ac->c.reader->privdata = &g->arena;
     /* As hiredis' adapter does: the write event reports the connect. */
     glue_add_read(g);
     event_add(g->wev, NULL);
@@ -731,84 +933,15 @@ static void cmd_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- replies ---------------------------------------------------------------- */
 
-static void count_reply(const redisReply *x, size_t *nodes, size_t *ptrs)
-{
-    (*nodes)++;
-    if (x && x->type == REDIS_REPLY_ARRAY && x->element) {
-        *ptrs += x->elements;
-        for (size_t i = 0; i < x->elements; i++)
-            count_reply(x->element[i], nodes, ptrs);
-    }
-}
-
-static sl_redis_reply_t *fill_reply(const redisReply *x, sl_redis_reply_t **nodes,
-                                    sl_redis_reply_t ***ptrs)
-{
-    sl_redis_reply_t *out = (*nodes)++;
-    memset(out, 0, sizeof *out);
-    out->type = SL_REDIS_NIL;
-    if (!x)
-        return out;
-    switch (x->type) {
-    case REDIS_REPLY_STRING:
-    case REDIS_REPLY_STATUS:
-    case REDIS_REPLY_ERROR:
-        out->type = x->type == REDIS_REPLY_STRING   ? SL_REDIS_STRING
-                    : x->type == REDIS_REPLY_STATUS ? SL_REDIS_STATUS
-                                                    : SL_REDIS_ERROR;
-        out->str = x->str ? x->str : "";
-        out->len = x->str ? x->len : 0;
-        break;
-    case REDIS_REPLY_INTEGER:
-        out->type = SL_REDIS_INTEGER;
-        out->integer = x->integer;
-        break;
-    case REDIS_REPLY_ARRAY:
-        out->type = SL_REDIS_ARRAY;
-        if (!x->element)
-            break;
-        out->elements = x->elements;
-        out->element = *ptrs;
-        *ptrs += x->elements;
-        for (size_t i = 0; i < x->elements; i++)
-            out->element[i] = fill_reply(x->element[i], nodes, ptrs);
-        break;
-    default:
-        break;
-    }
-    return out;
-}
-
-static void deliver_reply(sl_redis_t *r, sl_redis_req_t *req, const redisReply *reply)
+static void deliver_reply(sl_redis_t *r, sl_redis_req_t *req, const sl_redis_reply_t *reply)
 {
     link_remove(&req->queue);
     req->pending = false;
-    if (reply->type == REDIS_REPLY_ERROR)
+    if (reply->type == SL_REDIS_ERROR)
         r->stats.errors++;
-    size_t nodes = 0, ptrs = 0;
-    count_reply(reply, &nodes, &ptrs);
-    /* Typical replies (a script's handful of numbers) fit on the stack. */
-    sl_redis_reply_t small[SMALL_REPLY_NODES], *mem = small;
-    sl_redis_reply_t *small_ptrs[SMALL_REPLY_NODES], **ptr_mem = small_ptrs;
-    if (nodes > SMALL_REPLY_NODES || ptrs > SMALL_REPLY_NODES) {
-        /* Both counts are of objects hiredis already holds, so no overflow. */
-        mem = malloc(nodes * sizeof(sl_redis_reply_t) + ptrs * sizeof(sl_redis_reply_t *));
-        if (!mem) {
-            r->stats.errors++;
-            if (req->cb)
-                req->cb(req->arg, NULL, SL_REDIS_E_NOMEM);
-            req_release(req);
-            return;
-        }
-        ptr_mem = (sl_redis_reply_t **)(void *)(mem + nodes);
-    }
-    sl_redis_reply_t *cursor = mem;
-    sl_redis_reply_t *top = fill_reply(reply, &cursor, &ptr_mem);
     /* Nothing of r may be touched after the callback: it may free r. */
     if (req->cb)
-        req->cb(req->arg, top, NULL);
-    if (mem != small)
-        free(mem);
+        req->cb(req->arg, reply, NULL);
     req_release(req);
 }
 
@@ -835,6 +968,16 @@ static size_t decimal_digits(size_t n)
 
 static char *put_digits(char *p, size_t n)
 {
+    /* Most lengths in a command are one or two digits. */
+    if (n < 10) {
+        *p = (char)('0' + n);
+        return p + 1;
+    }
+    if (n < 100) {
+        p[0] = (char)('0' + n / 10);
+        p[1] = (char)('0' + n % 10);
+        return p + 2;
+    }
     size_t d = decimal_digits(n);
     for (size_t i = d; i > 0; i--) {
         p[i - 1] = (char)('0' + n % 10);
@@ -952,7 +1095,7 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
         if (send_eval_source(r, req))
             return;
     }
-    deliver_reply(r, req, reply);
+    deliver_reply(r, req, tree_of(reply));
 }
 
 /* ---- commands ---------------------------------------------------------------- */

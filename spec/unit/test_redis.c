@@ -430,6 +430,84 @@ static void test_commands(void)
     sl_redis_free(r);
 }
 
+/* Replies are built in a per-connection arena: nested shapes, replies far
+ * bigger than its first block, and small ones again after those. */
+typedef struct big_reply {
+    int calls;
+    sl_redis_type_t type;
+    size_t len, elements;
+    bool content_ok, nul_ended;
+} big_reply_t;
+
+static void on_big(void *arg, const sl_redis_reply_t *reply, const char *err)
+{
+    big_reply_t *b = arg;
+    b->calls++;
+    if (!reply)
+        return;
+    b->type = reply->type;
+    b->len = reply->len;
+    b->elements = reply->elements;
+    b->content_ok = true;
+    if (reply->type == SL_REDIS_STRING) {
+        b->nul_ended = reply->str[reply->len] == '\0';
+        for (size_t i = 0; i < reply->len; i++)
+            if (reply->str[i] != (char)('a' + i % 26))
+                b->content_ok = false;
+    }
+    for (size_t i = 0; i < reply->elements; i++) {
+        const sl_redis_reply_t *e = reply->element[i];
+        if (e->type != SL_REDIS_INTEGER || e->integer != (long long)i + 1)
+            b->content_ok = false;
+    }
+}
+
+static bool big_got(void *arg) { return ((big_reply_t *)arg)->calls > 0; }
+
+static void test_reply_shapes(void)
+{
+    sl_redis_t *r = connect_ready(opts_for("127.0.0.1", main_server.port));
+    result_t res;
+    CHECK_STR("[1,[2,[3,\"x\",[]]],nil,[],-4]",
+              call(r, &res, "EVAL", "return {1, {2, {3, 'x', {}}}, false, {}, -4}", "0", NULL));
+    CHECK_STR("[\"a\",[\"b\",[\"c\",[\"d\",[\"e\",[\"f\"]]]]]]",
+              call(r, &res, "EVAL",
+                   "return {'a', {'b', {'c', {'d', {'e', {'f'}}}}}}", "0", NULL));
+    CHECK_STR("+fine", call(r, &res, "EVAL", "return {ok = 'fine'}", "0", NULL));
+    CHECK_STR("-ERR my own", call(r, &res, "EVAL", "return {err = 'ERR my own'}", "0", NULL));
+
+    /* A 100000-byte string: bigger than any block the arena keeps. */
+    static char text[100001];
+    for (size_t i = 0; i < 100000; i++)
+        text[i] = (char)('a' + i % 26);
+    CHECK_STR("+OK", call(r, &res, "SET", "big", text, NULL));
+    big_reply_t b;
+    memset(&b, 0, sizeof b);
+    const char *get[] = { "GET", "big" };
+    CHECK_NOT_NULL(sl_redis_command(r, 2, get, NULL, on_big, &b));
+    run_until(big_got, &b, 3000);
+    CHECK_INT(1, b.calls);
+    CHECK_INT(SL_REDIS_STRING, b.type);
+    CHECK_INT(100000, b.len);
+    CHECK_INT(1, b.content_ok);
+    CHECK_INT(1, b.nul_ended);
+
+    /* 3000 elements, which need several blocks of the arena. */
+    memset(&b, 0, sizeof b);
+    const char *seq[] = { "EVAL", "local t = {} for i = 1, 3000 do t[i] = i end return t", "0" };
+    CHECK_NOT_NULL(sl_redis_command(r, 3, seq, NULL, on_big, &b));
+    run_until(big_got, &b, 3000);
+    CHECK_INT(1, b.calls);
+    CHECK_INT(SL_REDIS_ARRAY, b.type);
+    CHECK_INT(3000, b.elements);
+    CHECK_INT(1, b.content_ok);
+
+    /* Small again, after the arena was reset. */
+    CHECK_STR("[1,2]", call(r, &res, "EVAL", "return {1, 2}", "0", NULL));
+    CHECK_STR("1", call(r, &res, "DEL", "big", NULL));
+    sl_redis_free(r);
+}
+
 typedef struct pipeline {
     int calls, out_of_order, last;
 } pipeline_t;
@@ -969,6 +1047,7 @@ int main(void)
     test_not_connected();
     test_commands();
     test_pipelining();
+    test_reply_shapes();
     test_timeout();
     test_scripts();
     test_cancel();
