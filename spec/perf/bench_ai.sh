@@ -153,6 +153,7 @@ perf_wait_listening "$PERF_LAST_PID" "$mock_stream_port" mock
 # gateway's "added" figure; the summary also shows sluice beyond it.
 perf_nginx_start nginx-proxy "$CPU_GW" "$nginx_proxy_port" \
     "$(perf_nginx_proxy_block "$nginx_proxy_port" "$mock_plain_port")"
+GATEWAY_PIDS=("$PERF_LAST_PID")
 
 sluice_conf="$PERF_TMP/sluice.yaml"
 cat >"$sluice_conf" <<EOF
@@ -172,10 +173,29 @@ routes:
 EOF
 perf_spawn sluice "$CPU_GW" "$SLUICE_BIN" -c "$sluice_conf"
 perf_wait_listening "$PERF_LAST_PID" "$sluice_port" sluice 10
+GATEWAY_PIDS+=("$PERF_LAST_PID")
 
 # --headless: no web UI and its log stream, which a benchmark has no use for.
 perf_spawn portkey "$CPU_GW" env NODE_ENV=production "$NODE_BIN" "$PORTKEY_ENTRY" --port="$portkey_port" --headless
 perf_wait_listening "$PERF_LAST_PID" "$portkey_port" portkey 30
+GATEWAY_PIDS+=("$PERF_LAST_PID")
+
+# pin_gateways CPU: moves every gateway (all threads; Portkey's node and its
+# children) to CPU. The one-connection latency runs twice: with the gateways
+# on their own CPU as everywhere else, where each request crosses CPUs four
+# times (client, gateway, mock, gateway, client: on this VM a cross-CPU
+# wake-up costs tens of microseconds, and the direct path has none), and
+# with everything on the load CPU, which at one connection never needs two
+# at once, so the figure is the gateway's own path.
+pin_gateways() {
+    local pid task
+    ((PERF_PIN_CPUS)) || return 0
+    for pid in "${GATEWAY_PIDS[@]}"; do
+        for task in "$pid" $(pgrep -P "$pid"); do
+            taskset -a -p -c "$1" "$task" >/dev/null 2>&1 || true
+        done
+    done
+}
 
 # The three ways to the mock, per kind of response: URL, alias for "model"
 # (sluice picks its target by it; the others ignore it), extra headers.
@@ -380,6 +400,15 @@ for ((round = 1; round <= rounds; round++)); do
         read -r r a b e _ < <(perf_wrk_parse "$out")
         record c1 "$key" "$r" "$a" "$b" "$e"
     done
+    pin_gateways "$CPU_LOAD"
+    for key in $(paths plain); do
+        printf 'round %d/%d: latency, 1 connection, one CPU: %s...\n' "$round" "$rounds" "$key"
+        out="$PERF_TMP/round$round-c1same-$key.txt"
+        bench_wrk "$CPU_LOAD" "$key" "$duration" 1 "$out" || perf_die "measuring $key failed"
+        read -r r a b e _ < <(perf_wrk_parse "$out")
+        record c1same "$key" "$r" "$a" "$b" "$e"
+    done
+    pin_gateways "$CPU_GW"
     for key in $(paths plain); do
         printf 'round %d/%d: latency, %d req/s: %s...\n' "$round" "$rounds" "$rate" "$key"
         out="$PERF_TMP/round$round-rate-$key.txt"
@@ -406,7 +435,7 @@ at_most() { awk -v v="$1" -v l="$2" 'BEGIN { print (v + 0 <= l + 0) ? "PASS" : "
 # Errors on any path void its figures; sluice's verdicts say so.
 total_errors() { # GW: errors of every measured run of that gateway
     local t k n=0
-    for t in c1 rate tput; do
+    for t in c1 c1same rate tput; do
         for k in "$1-plain" "$1-stream"; do
             [[ -n ${errs[$t/$k]:-} ]] && n=$((n + $(sum_of "${errs[$t/$k]}")))
         done
@@ -416,9 +445,10 @@ total_errors() { # GW: errors of every measured run of that gateway
 
 printf '\nmedian of %d round(s); added = the gateway'"'"'s figure minus direct-to-mock'"'"'s\n\n' "$rounds"
 printf '  %-28s %-8s %10s %10s %10s %12s %12s %7s\n' test path "req/s" "p50 us" "p99 us" "added p50" "added p99" errors
-for test in c1 rate tput-plain tput-stream; do
+for test in c1 c1same rate tput-plain tput-stream; do
     case $test in
         c1) label="latency, 1 conn (wrk)"; t=c1; kind=plain ;;
+        c1same) label="latency, 1 conn, one CPU"; t=c1same; kind=plain ;;
         rate) label="latency, $rate req/s (hey)"; t=rate; kind=plain ;;
         tput-plain) label="throughput, $connections conns, plain"; t="tput"; kind=plain ;;
         tput-stream) label="throughput, $connections conns, stream"; t="tput"; kind=stream ;;
@@ -466,8 +496,12 @@ ratio_line() { # KIND
 }
 
 printf '\n'
-for t in c1 rate; do
-    [[ $t == c1 ]] && where="1 conn" || where="$rate req/s"
+for t in c1 c1same rate; do
+    case $t in
+        c1) where="1 conn" ;;
+        c1same) where="1 conn, one CPU" ;;
+        *) where="$rate req/s" ;;
+    esac
     for gw in sluice portkey; do
         a50_var="res_${t}_${gw}_plain_add50"
         a99_var="res_${t}_${gw}_plain_add99"
