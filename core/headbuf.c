@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "numtext.h"
+
 void sl_headbuf_init(sl_headbuf_t *hb)
 {
     hb->p = hb->stack;
@@ -58,13 +60,8 @@ void sl_headbuf_field(sl_headbuf_t *hb, const char *name, size_t nlen, const cha
 
 void sl_headbuf_uint(sl_headbuf_t *hb, unsigned long long v)
 {
-    char digits[24];
-    size_t i = sizeof digits;
-    do {
-        digits[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    sl_headbuf_add(hb, digits + i, sizeof digits - i);
+    char digits[SL_INT_TEXT_MAX];
+    sl_headbuf_add(hb, digits, sl_format_uint64(v, digits));
 }
 
 int sl_headbuf_flush(sl_headbuf_t *hb, struct evbuffer *out)

@@ -22,6 +22,7 @@
 
 #include "clock.h"
 #include "http1.h"
+#include "numtext.h"
 #include "pool.h"
 
 #define MAX_HOST 253            /* longest DNS name */
@@ -991,14 +992,11 @@ static bool method_expects_body(const char *m)
 
 static int add_str(struct evbuffer *b, const char *s) { return evbuffer_add(b, s, strlen(s)); }
 
-/* Decimal digits of v into the end of buf; returns where they start. */
-static char *format_u64(char *end, uint64_t v)
+/* v's digits, NUL-terminated, at the start of buf (SL_INT_TEXT_MAX + 1). */
+static const char *u64_text(char *buf, uint64_t v)
 {
-    *--end = '\0';
-    do
-        *--end = (char)('0' + v % 10);
-    while ((v /= 10) > 0);
-    return end;
+    buf[sl_format_uint64(v, buf)] = '\0';
+    return buf;
 }
 
 /* Pieces rather than printf: this runs for every provider call, and
@@ -1033,7 +1031,7 @@ static const char *build_request(sl_http_client_req_t *req, const sl_http_call_t
         if (u->ipv6)
             rc |= add_str(b, "]");
         if (u->explicit_port)
-            rc |= add_str(b, ":") | add_str(b, format_u64(port + sizeof port, (uint64_t)u->port));
+            rc |= add_str(b, ":") | add_str(b, u64_text(port, (uint64_t)u->port));
         rc |= add_str(b, "\r\n");
     }
     if (!has_agent)
@@ -1043,7 +1041,7 @@ static const char *build_request(sl_http_client_req_t *req, const sl_http_call_t
             rc |= add_str(b, hv[i]) | add_str(b, ": ") | add_str(b, hv[i + 1]) | add_str(b, "\r\n");
     if (call->body_len > 0 || method_expects_body(req->method)) {
         char len[24];
-        rc |= add_str(b, "Content-Length: ") | add_str(b, format_u64(len + sizeof len, call->body_len)) |
+        rc |= add_str(b, "Content-Length: ") | add_str(b, u64_text(len, call->body_len)) |
               add_str(b, "\r\n");
     }
     /* Without a pool the connection cannot be kept: say so. */
@@ -1080,8 +1078,8 @@ static const char *prepare(sl_http_client_req_t *req, const sl_http_call_t *call
      * as the request head. */
     char port[24], ctx[24];
     const char *parts[] = {"client|", req->url.tls ? "https|" : "http|", req->url.host, "|",
-                           format_u64(port + sizeof port, (uint64_t)req->url.port), "|",
-                           format_u64(ctx + sizeof ctx, (uint64_t)(uintptr_t)req->ssl_ctx)};
+                           u64_text(port, (uint64_t)req->url.port), "|",
+                           u64_text(ctx, (uint64_t)(uintptr_t)req->ssl_ctx)};
     size_t at = 0;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         size_t n = strlen(parts[i]);

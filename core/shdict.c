@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "numtext.h"
 #include "siphash.h"
 
 #define MAX_STRIPES        64
@@ -19,7 +20,7 @@
  * keeps workers waiting on a stripe for long. */
 #define SWEEP_SLICE        256
 /* Every int64 fits in 20 characters ("-9223372036854775808"). */
-#define INT_TEXT_MAX       20
+#define INT_TEXT_MAX       SL_INT_TEXT_MAX
 
 struct entry {
     struct entry *chain;          /* next in the hash slot, or in a garbage list */
@@ -474,24 +475,6 @@ int sl_shdict_add(sl_shdict_t *d, const char *key, size_t klen, const char *val,
     return store(d, key, klen, val, vlen, ttl_ms, now_ms, true);
 }
 
-/* What snprintf("%lld") writes, without its cost: counters are rewritten on
- * every rate-limited request. No NUL; returns the length. */
-static size_t format_int64(int64_t v, char out[INT_TEXT_MAX])
-{
-    char digits[INT_TEXT_MAX];
-    char *p = digits + sizeof digits;
-    /* The magnitude as unsigned, so INT64_MIN needs no special case. */
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    size_t len = 0, n = (size_t)(digits + sizeof digits - p);
-    if (v < 0)
-        out[len++] = '-';
-    memcpy(out + len, p, n);
-    return len + n;
-}
 
 /* Decimal int64 exactly: optional '-', then digits; nothing else. */
 static bool parse_int64(const char *s, size_t n, int64_t *out)
@@ -548,7 +531,7 @@ int sl_shdict_incr(sl_shdict_t *d, const char *key, size_t klen, int64_t delta, 
             break;
         }
         char text[INT_TEXT_MAX];
-        size_t n = format_int64(result, text);
+        size_t n = sl_format_int64(result, text);
         if (e && n <= e->cap) {
             memcpy(value_of(e), text, n);
             e->vlen = (uint32_t)n;

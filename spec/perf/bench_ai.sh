@@ -390,24 +390,23 @@ record() { # TEST KEY RPS P50 P99 ERRORS
     errs[$1/$2]+="$6 "
 }
 
+one_connection_round() { # TEST LABEL: every plain path at one connection
+    local key out r a b e
+    for key in $(paths plain); do
+        printf 'round %d/%d: %s: %s...\n' "$round" "$rounds" "$2" "$key"
+        out="$PERF_TMP/round$round-$1-$key.txt"
+        bench_wrk "$CPU_LOAD" "$key" "$duration" 1 "$out" || perf_die "measuring $key failed"
+        read -r r a b e _ < <(perf_wrk_parse "$out")
+        record "$1" "$key" "$r" "$a" "$b" "$e"
+    done
+}
+
 for ((round = 1; round <= rounds; round++)); do
     # Paths interleaved within each test, so that a neighbour's load on this
     # shared machine lands on all of them rather than biasing one.
-    for key in $(paths plain); do
-        printf 'round %d/%d: latency, 1 connection: %s...\n' "$round" "$rounds" "$key"
-        out="$PERF_TMP/round$round-c1-$key.txt"
-        bench_wrk "$CPU_LOAD" "$key" "$duration" 1 "$out" || perf_die "measuring $key failed"
-        read -r r a b e _ < <(perf_wrk_parse "$out")
-        record c1 "$key" "$r" "$a" "$b" "$e"
-    done
+    one_connection_round c1 "latency, 1 connection"
     pin_gateways "$CPU_LOAD"
-    for key in $(paths plain); do
-        printf 'round %d/%d: latency, 1 connection, one CPU: %s...\n' "$round" "$rounds" "$key"
-        out="$PERF_TMP/round$round-c1same-$key.txt"
-        bench_wrk "$CPU_LOAD" "$key" "$duration" 1 "$out" || perf_die "measuring $key failed"
-        read -r r a b e _ < <(perf_wrk_parse "$out")
-        record c1same "$key" "$r" "$a" "$b" "$e"
-    done
+    one_connection_round c1same "latency, 1 connection, one CPU"
     pin_gateways "$CPU_GW"
     for key in $(paths plain); do
         printf 'round %d/%d: latency, %d req/s: %s...\n' "$round" "$rounds" "$rate" "$key"
