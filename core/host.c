@@ -14,6 +14,7 @@
 #include "chain.h"
 #include "clock.h"
 #include "conn.h"
+#include "http1.h"
 #include "http_client.h"
 #include "log.h"
 #include "metrics.h"
@@ -148,8 +149,16 @@ static int h_req_is_tls(sl_req_t *r) { return sl_request_is_tls(REQ(r)); }
 
 /* ---- upstream overrides ------------------------------------------------------ */
 
+/* A header a plugin sets must be one the peer reads as one header. */
+static bool valid_field(const char *name, const char *value, size_t vlen)
+{
+    return sl_http_is_token(name, strlen(name)) && (!value || sl_http_is_field_value(value, vlen));
+}
+
 static int set_op(sl_request_t *r, const char *name, const char *value, size_t vlen)
 {
+    if (!valid_field(name, value, vlen))
+        return -1;
     sl_hdrs_remove(&r->up_headers, name);
     if (sl_hdrs_add(r, &r->up_headers, name, strlen(name), value ? value : "", value ? vlen : 0) != 0)
         return -1;
@@ -266,14 +275,14 @@ static const char *h_resp_header(sl_req_t *r, const char *name, size_t *len)
 
 static int h_resp_add_header(sl_req_t *r, const char *name, const char *value, size_t vlen)
 {
-    if (REQ(r)->head_sent)
+    if (REQ(r)->head_sent || !value || !valid_field(name, value, vlen))
         return -1;
     return sl_hdrs_add(REQ(r), &REQ(r)->resp_headers, name, strlen(name), value, vlen);
 }
 
 static int h_resp_set_header(sl_req_t *r, const char *name, const char *value, size_t vlen)
 {
-    if (REQ(r)->head_sent)
+    if (REQ(r)->head_sent || !value || !valid_field(name, value, vlen))
         return -1;
     sl_hdrs_remove(&REQ(r)->resp_headers, name);
     return h_resp_add_header(r, name, value, vlen);
@@ -314,10 +323,17 @@ static void *h_req_alloc(sl_req_t *r, size_t size) { return sl_arena_alloc(&REQ(
 
 static int h_ctx_set(sl_req_t *r, const char *key, const char *value, size_t vlen)
 {
-    sl_hdrs_remove(&REQ(r)->ctx, key);
+    /* ctx keys are exact (h_ctx_get): not the case-blind header removal. */
+    sl_hdrs_t *h = &REQ(r)->ctx;
+    size_t n = strlen(key);
+    int j = 0;
+    for (int i = 0; i < h->n; i++)
+        if (h->items[i].name_len != n || memcmp(h->items[i].name, key, n) != 0)
+            h->items[j++] = h->items[i];
+    h->n = j;
     if (!value)
         return 0;
-    return sl_hdrs_add(REQ(r), &REQ(r)->ctx, key, strlen(key), value, vlen);
+    return sl_hdrs_add(REQ(r), h, key, n, value, vlen);
 }
 
 static const char *h_ctx_get(sl_req_t *r, const char *key, size_t *vlen)

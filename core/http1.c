@@ -61,6 +61,14 @@ static bool is_field_char(uchar c)
     return char_class[c] & FIELD;
 }
 
+bool sl_http_is_field_value(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!is_field_char((uchar)s[i]))
+            return false;
+    return true;
+}
+
 static bool is_reg_name_char(uchar c)
 {
     return char_class[c] & REG_NAME;

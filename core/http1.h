@@ -129,6 +129,9 @@ const sl_http_header_t *sl_http_find_header(const sl_http_header_t *h, int n, co
  * (case-insensitive, surrounding SP/HTAB ignored)? */
 /* An RFC 9110 token (a header name, a method): non-empty, tchars only. */
 bool sl_http_is_token(const char *s, size_t len);
+/* What a field value may hold: SP, HTAB, visible ASCII, obs-text. A CR, LF
+ * or NUL from a plugin would start a header (or a message) of its own. */
+bool sl_http_is_field_value(const char *s, size_t len);
 bool sl_http_header_has_token(const char *value, size_t len, const char *token);
 
 #endif

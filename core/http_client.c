@@ -143,33 +143,14 @@ void sl_http_client_shutdown(void)
 
 /* ---- validating the call ---------------------------------------------------- */
 
-static bool is_tchar(unsigned char ch)
-{
-    if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'))
-        return true;
-    return ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
-}
-
+/* A C string that is a token of at most max bytes. */
 static bool is_token(const char *s, size_t max)
 {
-    size_t n = 0;
-    for (; s[n]; n++)
-        if (!is_tchar((unsigned char)s[n]) || n >= max)
-            return false;
-    return n > 0;
+    size_t n = strnlen(s, max == SIZE_MAX ? SIZE_MAX : max + 1);
+    return n <= max && sl_http_is_token(s, n);
 }
 
-/* Field values may hold tabs, visible ASCII and obs-text; a CR or LF would
- * let a plugin's value start a header (or a request) of its own. */
-static bool is_field_value(const char *s)
-{
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch != '\t' && (ch < 0x20 || ch == 0x7f))
-            return false;
-    }
-    return true;
-}
+static bool is_field_value(const char *s) { return sl_http_is_field_value(s, strlen(s)); }
 
 static bool eq_nocase(const char *a, const char *b)
 {

@@ -20,13 +20,7 @@ int sl_lua_is_integer_in(lua_State *L, int idx, double lo, double hi)
     return n >= lo && n <= hi && n == floor(n);
 }
 
-int sl_lua_is_field_value(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
-            return 0;
-    return 1;
-}
+int sl_lua_is_field_value(const char *s, size_t len) { return sl_http_is_field_value(s, len); }
 
 static int raise(lua_State *L, int level, const char *fname, const char *msg)
 {

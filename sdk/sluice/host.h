@@ -128,6 +128,9 @@ typedef struct sl_host {
     int (*resp_status)(sl_req_t *r);
     int (*resp_set_status)(sl_req_t *r, int status);          /* header_filter or before */
     const char *(*resp_header)(sl_req_t *r, const char *name, size_t *len);
+    /* Header writes (here and upstream_set_header) refuse (-1) a name that
+     * is not an RFC 9110 token and a value with CR, LF, NUL or other
+     * controls but HTAB: what the peer would read as another header. */
     int (*resp_set_header)(sl_req_t *r, const char *name, const char *value, size_t vlen);
     int (*resp_add_header)(sl_req_t *r, const char *name, const char *value, size_t vlen);
     int (*resp_remove_header)(sl_req_t *r, const char *name);

@@ -87,6 +87,26 @@ def test_header_filter_sees_upstream_status_and_sets_headers(gateway_factory, up
     assert r.header("X-Probe-a") == "status=201"
 
 
+def test_header_writes_with_crlf_or_a_bad_name_are_refused(gateway_factory, upstream):
+    """A plugin cannot smuggle a header through a value or a name: the host
+    refuses the write (probe-a's tag goes into X-Chain upstream and into the
+    X-Probe-<tag> response header name)."""
+    gw = gateway_factory(cfg(upstream, [
+        {"probe-a": {"tag": "evil\r\nX-Injected: 1", "mark_response": True}},
+        {"probe-b": {"tag": "b", "mark_response": True}},
+    ]))
+    r = gw.get("/echo")
+    assert r.status == 200
+    assert r.header("X-Injected") is None
+    assert r.header("X-Probe-b") == "status=200"
+    assert [name for name, _ in r.headers if name.lower().startswith("x-probe-evil")] == []
+    seen = expect.echo(r)
+    assert expect.values(seen, "X-Injected") == []
+    # probe-a's write was refused; probe-b's value (which repeats the chain
+    # so far, probe-a's tag included) was refused too: nothing reached the upstream.
+    assert expect.values(seen, "X-Chain") == []
+
+
 @pytest.mark.valgrind
 def test_plugin_error_is_a_500_with_the_request_id(gateway_factory, upstream, tmp_path):
     log = str(tmp_path / "plugin-log.txt")
