@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "chain.h"
 #include "clock.h"
@@ -150,17 +151,15 @@ static int h_req_is_tls(sl_req_t *r) { return sl_request_is_tls(REQ(r)); }
 /* ---- upstream overrides ------------------------------------------------------ */
 
 /* A header a plugin sets must be one the peer reads as one header. */
-static bool valid_field(const char *name, const char *value, size_t vlen)
-{
-    return sl_http_is_token(name, strlen(name)) && (!value || sl_http_is_field_value(value, vlen));
-}
+static ssize_t checked_field(const char *name, const char *value, size_t vlen);
 
 static int set_op(sl_request_t *r, const char *name, const char *value, size_t vlen)
 {
-    if (!valid_field(name, value, vlen))
+    ssize_t nlen = checked_field(name, value ? value : "", value ? vlen : 0);
+    if (nlen < 0)
         return -1;
     sl_hdrs_remove(&r->up_headers, name);
-    if (sl_hdrs_add(r, &r->up_headers, name, strlen(name), value ? value : "", value ? vlen : 0) != 0)
+    if (sl_hdrs_add(r, &r->up_headers, name, (size_t)nlen, value ? value : "", value ? vlen : 0) != 0)
         return -1;
     if (!value)   /* removal marker */
         r->up_headers.items[r->up_headers.n - 1].value = NULL;
@@ -273,19 +272,30 @@ static const char *h_resp_header(sl_req_t *r, const char *name, size_t *len)
     return h->value;
 }
 
+/* The name's length when name and value make one valid header, else -1. */
+static ssize_t checked_field(const char *name, const char *value, size_t vlen)
+{
+    size_t nlen = strlen(name);
+    if (!value || !sl_http_is_token(name, nlen) || !sl_http_is_field_value(value, vlen))
+        return -1;
+    return (ssize_t)nlen;
+}
+
 static int h_resp_add_header(sl_req_t *r, const char *name, const char *value, size_t vlen)
 {
-    if (REQ(r)->head_sent || !value || !valid_field(name, value, vlen))
+    ssize_t nlen = checked_field(name, value, vlen);
+    if (REQ(r)->head_sent || nlen < 0)
         return -1;
-    return sl_hdrs_add(REQ(r), &REQ(r)->resp_headers, name, strlen(name), value, vlen);
+    return sl_hdrs_add(REQ(r), &REQ(r)->resp_headers, name, (size_t)nlen, value, vlen);
 }
 
 static int h_resp_set_header(sl_req_t *r, const char *name, const char *value, size_t vlen)
 {
-    if (REQ(r)->head_sent || !value || !valid_field(name, value, vlen))
+    ssize_t nlen = checked_field(name, value, vlen);
+    if (REQ(r)->head_sent || nlen < 0)
         return -1;
     sl_hdrs_remove(&REQ(r)->resp_headers, name);
-    return h_resp_add_header(r, name, value, vlen);
+    return sl_hdrs_add(REQ(r), &REQ(r)->resp_headers, name, (size_t)nlen, value, vlen);
 }
 
 static int h_resp_remove_header(sl_req_t *r, const char *name)
