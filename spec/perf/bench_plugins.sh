@@ -42,13 +42,11 @@ perf_check_proxy origin "$origin_port" "$body"
 
 variants=(none noop-lua header-lua header-c)
 declare -A port_of=() pid_of=() rps_of=() p99_of=() cpu_of=()
-for v in "${variants[@]}"; do
-    perf_free_port; port_of[$v]=$PERF_PORT
-    plugins=""
-    [ "$v" != none ] && plugins="    plugins: [{$v: {}}]"
-    conf="$PERF_TMP/sluice-$v.yaml"
-    cat >"$conf" <<YAML
-listen: 127.0.0.1:${port_of[$v]}
+write_config() { # VARIANT PORT
+    local plugins=""
+    [ "$1" != none ] && plugins="    plugins: [{$1: {}}]"
+    cat >"$PERF_TMP/sluice-$1.yaml" <<YAML
+listen: 127.0.0.1:$2
 workers: 1
 log: {access: off}
 plugin_dirs: ["$here/plugins", "$SPEC_PLUGINS"]
@@ -60,24 +58,38 @@ routes:
     upstream: origin
 $plugins
 YAML
-    perf_spawn "sluice-$v" "$CPU_PROXY" "$SLUICE_BIN" -c "$conf"
-    pid_of[$v]=$PERF_LAST_PID
-    perf_wait_listening "$PERF_LAST_PID" "${port_of[$v]}" "sluice-$v" 10
-    perf_check_proxy "sluice-$v" "${port_of[$v]}" "$body"
-done
+}
 
-printf 'sluice plugin cost: wrk -t1 -c%s -d%s, %s round(s), one worker each\n\n' "$connections" "$duration" "$rounds"
-for v in "${variants[@]}"; do
-    perf_wrk "$CPU_LOAD" "http://127.0.0.1:${port_of[$v]}/" 2s "$connections" "$PERF_TMP/warm-$v.txt" ||
-        perf_die "warm-up of $v failed"
-done
+# Every round starts each gateway afresh: a process keeps its memory layout
+# (and its luck with caches) for life, so with the same processes in every
+# round a variant could win or lose every round for reasons of its own.
+start_variant() { # VARIANT
+    perf_free_port; port_of[$1]=$PERF_PORT
+    write_config "$1" "${port_of[$1]}"
+    perf_spawn "sluice-$1" "$CPU_PROXY" "$SLUICE_BIN" -c "$PERF_TMP/sluice-$1.yaml"
+    pid_of[$1]=$PERF_LAST_PID
+    perf_wait_listening "$PERF_LAST_PID" "${port_of[$1]}" "sluice-$1" 10
+    perf_check_proxy "sluice-$1" "${port_of[$1]}" "$body"
+    perf_wrk "$CPU_LOAD" "http://127.0.0.1:${port_of[$1]}/" 1s "$connections" "$PERF_TMP/warm-$1.txt" ||
+        perf_die "warm-up of $1 failed"
+}
+
+stop_variant() { # VARIANT
+    perf_stop "${pid_of[$1]}"
+    perf_forget "${pid_of[$1]}"
+}
+
+printf 'sluice plugin cost: wrk -t1 -c%s -d%s, %s round(s), one worker each, started afresh each round\n\n' \
+    "$connections" "$duration" "$rounds"
 for ((round = 1; round <= rounds; round++)); do
     for v in "${variants[@]}"; do
+        start_variant "$v"
         out="$PERF_TMP/round$round-$v.txt"
         ticks=$(perf_cpu_ticks "${pid_of[$v]}")
         perf_wrk "$CPU_LOAD" "http://127.0.0.1:${port_of[$v]}/" "$duration" "$connections" "$out" ||
             perf_die "measuring $v failed"
         ticks=$(($(perf_cpu_ticks "${pid_of[$v]}") - ticks))
+        stop_variant "$v"
         read -r rps _p50 p99 errors requests < <(perf_wrk_parse "$out")
         ((errors == 0)) || perf_die "$v had $errors errors in round $round"
         cpu=$(perf_cpu_us_per_request "$ticks" "$requests")
