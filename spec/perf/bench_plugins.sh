@@ -60,24 +60,16 @@ $plugins
 YAML
 }
 
-# Every round starts each gateway afresh: a process keeps its memory layout
-# (and its luck with caches) for life, so with the same processes in every
-# round a variant could win or lose every round for reasons of its own.
-start_variant() { # VARIANT
+start_variant() { # VARIANT (see perf_sluice_start for why every round)
     perf_free_port; port_of[$1]=$PERF_PORT
     write_config "$1" "${port_of[$1]}"
-    perf_spawn "sluice-$1" "$CPU_PROXY" "$SLUICE_BIN" -c "$PERF_TMP/sluice-$1.yaml"
+    perf_sluice_start "sluice-$1" "$CPU_PROXY" "$PERF_TMP/sluice-$1.yaml" "${port_of[$1]}"
     pid_of[$1]=$PERF_LAST_PID
-    perf_wait_listening "$PERF_LAST_PID" "${port_of[$1]}" "sluice-$1" 10
     perf_check_proxy "sluice-$1" "${port_of[$1]}" "$body"
     perf_wrk "$CPU_LOAD" "http://127.0.0.1:${port_of[$1]}/" 1s "$connections" "$PERF_TMP/warm-$1.txt" ||
         perf_die "warm-up of $1 failed"
 }
 
-stop_variant() { # VARIANT
-    perf_stop "${pid_of[$1]}"
-    perf_forget "${pid_of[$1]}"
-}
 
 printf 'sluice plugin cost: wrk -t1 -c%s -d%s, %s round(s), one worker each, started afresh each round\n\n' \
     "$connections" "$duration" "$rounds"
@@ -89,7 +81,7 @@ for ((round = 1; round <= rounds; round++)); do
         perf_wrk "$CPU_LOAD" "http://127.0.0.1:${port_of[$v]}/" "$duration" "$connections" "$out" ||
             perf_die "measuring $v failed"
         ticks=$(($(perf_cpu_ticks "${pid_of[$v]}") - ticks))
-        stop_variant "$v"
+        perf_sluice_stop "${pid_of[$v]}"
         read -r rps _p50 p99 errors requests < <(perf_wrk_parse "$out")
         ((errors == 0)) || perf_die "$v had $errors errors in round $round"
         cpu=$(perf_cpu_us_per_request "$ticks" "$requests")

@@ -46,17 +46,15 @@ perf_wait_listening "$PERF_LAST_PID" "$redis_port" redis 10
 
 variants=(none local redis)
 declare -A port_of=() pid_of=() rps_of=() p99_of=() cpu_of=()
-for v in "${variants[@]}"; do
-    perf_free_port; port_of[$v]=$PERF_PORT
-    plugins=""
-    if [ "$v" != none ]; then
+write_config() { # VARIANT PORT
+    local plugins=""
+    if [ "$1" != none ]; then
         plugins="    plugins:
       - key-auth: {}
-      - rate-limit: {limits: [{count: 1000000000, window: 1h}], policy: $v, key: [consumer]}"
+      - rate-limit: {limits: [{count: 1000000000, window: 1h}], policy: $1, key: [consumer]}"
     fi
-    conf="$PERF_TMP/sluice-$v.yaml"
-    cat >"$conf" <<YAML
-listen: 127.0.0.1:${port_of[$v]}
+    cat >"$PERF_TMP/sluice-$1.yaml" <<YAML
+listen: 127.0.0.1:$2
 workers: 1
 log: {access: off}
 redis: {url: "redis://127.0.0.1:$redis_port"}
@@ -70,30 +68,35 @@ routes:
     upstream: origin
 $plugins
 YAML
-    perf_spawn "sluice-$v" "$CPU_PROXY" "$SLUICE_BIN" -c "$conf"
-    pid_of[$v]=$PERF_LAST_PID
-    perf_wait_listening "$PERF_LAST_PID" "${port_of[$v]}" "sluice-$v" 10
-done
+}
 
 # wrk sends the API key on every request through a tiny Lua script.
 cat >"$PERF_TMP/key.lua" <<'LUA'
 wrk.headers["X-Api-Key"] = "bench-key-0123456789"
 LUA
 
-printf 'sluice policy cost: wrk -t1 -c%s -d%s, %s round(s), one worker each\n\n' "$connections" "$duration" "$rounds"
+printf 'sluice policy cost: wrk -t1 -c%s -d%s, %s round(s), one worker each, started afresh each round\n\n' \
+    "$connections" "$duration" "$rounds"
 run_wrk() { # cpu url duration out
     # shellcheck disable=SC2046  # the pinning prefix is meant to split
     $(perf_pin "$1") wrk -t1 -c"$connections" -d"$3" --latency -s "$PERF_TMP/key.lua" "$2" >"$4" 2>&1
 }
-for v in "${variants[@]}"; do
-    run_wrk "$CPU_LOAD" "http://127.0.0.1:${port_of[$v]}/" 2s "$PERF_TMP/warm-$v.txt" || perf_die "warm-up of $v failed"
-done
+start_variant() { # VARIANT (see perf_sluice_start for why every round)
+    perf_free_port; port_of[$1]=$PERF_PORT
+    write_config "$1" "${port_of[$1]}"
+    perf_sluice_start "sluice-$1" "$CPU_PROXY" "$PERF_TMP/sluice-$1.yaml" "${port_of[$1]}"
+    pid_of[$1]=$PERF_LAST_PID
+    run_wrk "$CPU_LOAD" "http://127.0.0.1:${port_of[$1]}/" 1s "$PERF_TMP/warm-$1.txt" || perf_die "warm-up of $1 failed"
+}
+
 for ((round = 1; round <= rounds; round++)); do
     for v in "${variants[@]}"; do
+        start_variant "$v"
         out="$PERF_TMP/round$round-$v.txt"
         ticks=$(perf_cpu_ticks "${pid_of[$v]}")
         run_wrk "$CPU_LOAD" "http://127.0.0.1:${port_of[$v]}/" "$duration" "$out" || perf_die "measuring $v failed"
         ticks=$(($(perf_cpu_ticks "${pid_of[$v]}") - ticks))
+        perf_sluice_stop "${pid_of[$v]}"
         read -r rps _p50 p99 errors requests < <(perf_wrk_parse "$out")
         ((errors == 0)) || perf_die "$v had $errors non-2xx or socket errors in round $round"
         cpu=$(perf_cpu_us_per_request "$ticks" "$requests")

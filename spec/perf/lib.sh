@@ -331,6 +331,23 @@ perf_check_proxy() {
         perf_die "$name on port $port: GET / body differs from the origin's (${#PERF_HTTP_BODY} bytes, expected ${#expected})"
 }
 
+# perf_sluice_start NAME CPU CONF PORT: starts sluice on CONF pinned to CPU
+# and waits until it listens on PORT; sets PERF_LAST_PID. Benchmarks start
+# each gateway afresh every round: a process keeps its memory layout (and
+# its luck with caches) for life, so with the same processes in every round
+# a variant could win or lose every round for reasons of its own.
+perf_sluice_start() {
+    local name=$1 cpu=$2 conf=$3 port=$4
+    perf_spawn "$name" "$cpu" "$SLUICE_BIN" -c "$conf"
+    perf_wait_listening "$PERF_LAST_PID" "$port" "$name" 10
+}
+
+# perf_sluice_stop PID: stops it and forgets it (the round is over).
+perf_sluice_stop() {
+    perf_stop "$1"
+    perf_forget "$1"
+}
+
 # perf_wrk CPU URL DURATION CONNECTIONS OUTFILE: one wrk run pinned to CPU;
 # its full output goes to OUTFILE. Fails when wrk fails or prints no stats.
 perf_wrk() {
