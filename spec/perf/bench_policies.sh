@@ -4,7 +4,12 @@
 # (Redis counters, one round trip per request), all in front of one nginx
 # origin, in the same run, reported as ratios against the no-plugin gateway.
 #
-#   spec/perf/bench_policies.sh [--duration 10s] [--connections 50] [--rounds 3]
+#   spec/perf/bench_policies.sh [--duration 10s] [--connections 50] [--rounds 3] [--redis-cpu load|any]
+#
+# --redis-cpu: where redis-server runs. load (default): pinned with nginx
+# and wrk on the second CPU, so with two CPUs a busy Redis also slows the
+# load generator; any: left to the scheduler, which puts it wherever there
+# is idle time (the gateway's CPU too, when the gateway waits on Redis).
 #
 # Targets: key-auth + local limit >= 0.90x, the Redis policy >= 0.75x.
 set -euo pipefail
@@ -16,12 +21,14 @@ REPO_ROOT=$(cd "$here/../.." && pwd)
 duration=10s
 connections=50
 rounds=3
+redis_cpu=load
 while (($#)); do
     case "$1" in
+    --redis-cpu) redis_cpu=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
-    -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
 done
@@ -40,7 +47,12 @@ perf_nginx_start origin "$CPU_LOAD" "$origin_port" "$(perf_nginx_origin_block "$
 perf_check_proxy origin "$origin_port" "$body"
 
 perf_free_port; redis_port=$PERF_PORT
-perf_spawn redis "$CPU_LOAD" redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+case $redis_cpu in
+load) redis_pin=$CPU_LOAD ;;
+any) redis_pin="$CPU_PROXY,$CPU_LOAD" ;;
+*) perf_die "--redis-cpu must be load or any, got '$redis_cpu'" ;;
+esac
+perf_spawn redis "$redis_pin" redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
     --dir "$PERF_TMP"
 perf_wait_listening "$PERF_LAST_PID" "$redis_port" redis 10
 
@@ -75,8 +87,9 @@ cat >"$PERF_TMP/key.lua" <<'LUA'
 wrk.headers["X-Api-Key"] = "bench-key-0123456789"
 LUA
 
-printf 'sluice policy cost: wrk -t1 -c%s -d%s, %s round(s), one worker each, started afresh each round\n\n' \
+printf 'sluice policy cost: wrk -t1 -c%s -d%s, %s round(s), one worker each, started afresh each round;\n' \
     "$connections" "$duration" "$rounds"
+printf 'gateways on CPU %s, nginx and wrk on CPU %s, redis-server on CPU %s\n\n' "$CPU_PROXY" "$CPU_LOAD" "$redis_pin"
 run_wrk() { # cpu url duration out
     # shellcheck disable=SC2046  # the pinning prefix is meant to split
     $(perf_pin "$1") wrk -t1 -c"$connections" -d"$3" --latency -s "$PERF_TMP/key.lua" "$2" >"$4" 2>&1
