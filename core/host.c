@@ -150,8 +150,15 @@ static int h_req_is_tls(sl_req_t *r) { return sl_request_is_tls(REQ(r)); }
 
 /* ---- upstream overrides ------------------------------------------------------ */
 
-/* A header a plugin sets must be one the peer reads as one header. */
-static ssize_t checked_field(const char *name, const char *value, size_t vlen);
+/* A header a plugin sets must be one the peer reads as one header: the
+ * name's length when name and value make one valid header, else -1. */
+static ssize_t checked_field(const char *name, const char *value, size_t vlen)
+{
+    size_t nlen = strlen(name);
+    if (!value || !sl_http_is_token(name, nlen) || !sl_http_is_field_value(value, vlen))
+        return -1;
+    return (ssize_t)nlen;
+}
 
 static int set_op(sl_request_t *r, const char *name, const char *value, size_t vlen)
 {
@@ -270,15 +277,6 @@ static const char *h_resp_header(sl_req_t *r, const char *name, size_t *len)
     if (len)
         *len = h->value_len;
     return h->value;
-}
-
-/* The name's length when name and value make one valid header, else -1. */
-static ssize_t checked_field(const char *name, const char *value, size_t vlen)
-{
-    size_t nlen = strlen(name);
-    if (!value || !sl_http_is_token(name, nlen) || !sl_http_is_field_value(value, vlen))
-        return -1;
-    return (ssize_t)nlen;
 }
 
 static int h_resp_add_header(sl_req_t *r, const char *name, const char *value, size_t vlen)

@@ -472,28 +472,16 @@ static void send_request(sl_http_client_req_t *req)
     req->state = ST_WAIT_HEAD;
     req->got_bytes = false;
     bufferevent_setcb(req->bev, readcb, NULL, io_eventcb, req);
-    struct evbuffer *out = bufferevent_get_output(req->bev);
-    /* Plain TCP: the request goes out in this loop turn, and the write event
-     * is armed only for what the socket does not take at once. Arming it
-     * for a request that is already sent costs two epoll_ctl calls and a
-     * loop turn per exchange. TLS bytes must go through OpenSSL instead. */
-    if (!req->url.tls)
-        bufferevent_disable(req->bev, EV_WRITE);
-    if (evbuffer_add_buffer_reference(out, req->request) != 0) {
+    /* Written in this turn (sl_bev_send); the write event would otherwise be
+     * armed by queuing. A failed write surfaces in io_eventcb, which retries
+     * a stale pooled connection once. */
+    bufferevent_disable(req->bev, EV_WRITE);
+    if (evbuffer_add_buffer_reference(bufferevent_get_output(req->bev), req->request) != 0) {
         fail(req, "out of memory");
         return;
     }
-    /* At most what libevent's own write callback would take in one turn:
-     * a large body keeps going out a piece per turn, so a server that
-     * answers before reading it all is still seen to have done so (see
-     * complete()). A failed write leaves the bytes queued: libevent's own
-     * write then reports the error, which io_eventcb handles (a stale
-     * pooled connection is retried once). */
-    evutil_socket_t fd = bufferevent_getfd(req->bev);
-    if (!req->url.tls && fd >= 0)
-        (void)evbuffer_write_atmost(out, fd, bufferevent_get_max_single_write(req->bev));
-    bool pending = req->url.tls || evbuffer_get_length(out) > 0;
-    bufferevent_enable(req->bev, pending ? EV_READ | EV_WRITE : EV_READ);
+    bufferevent_enable(req->bev, EV_READ);
+    sl_bev_send(req->bev, req->url.tls);
 }
 
 static const char *tls_error(sl_http_client_req_t *req, struct bufferevent *bev, short events)

@@ -16,18 +16,16 @@ static inline void sl_socket_nodelay(int fd)
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-/* Writes what a plain-TCP bufferevent has queued right away instead of one
- * event-loop turn later (libevent writes only from its write callback):
- * on a request/response ping-pong that turn is a visible share of the
- * latency. Whatever the socket does not take stays queued for libevent. TLS
- * bufferevents are left alone: their bytes must go through OpenSSL. */
+/* Sends a request queued on a bufferevent whose EV_WRITE is disabled:
+ * plain TCP writes it in this loop turn instead of one turn later
+ * (libevent writes only from its write callback, which also costs
+ * arming and disarming EPOLLOUT), and enables the write event only for
+ * what the socket did not take. At most one libevent write's worth goes
+ * out at once, as libevent's own callback would send, so a peer that
+ * answers before reading a large body is still seen doing so. A failed
+ * write leaves the bytes queued for libevent, which reports the error. TLS
+ * just enables EV_WRITE: its bytes must go through OpenSSL. */
 struct bufferevent;
-void sl_bev_write_now(struct bufferevent *bev, int is_tls);
-
-/* Better still for a request written whole: call with EV_WRITE disabled on
- * the bufferevent after queuing the bytes. Plain TCP writes them now and
- * enables libevent's write event only for what the socket refused, so a
- * request that fits costs no epoll_ctl at all; TLS just enables EV_WRITE. */
 void sl_bev_send(struct bufferevent *bev, int is_tls);
 
 #endif
