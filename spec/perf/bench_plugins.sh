@@ -41,7 +41,6 @@ perf_nginx_start origin "$CPU_LOAD" "$origin_port" "$(perf_nginx_origin_block "$
 perf_check_proxy origin "$origin_port" "$body"
 
 variants=(none noop-lua header-lua header-c)
-declare -A port_of=() pid_of=() rps_of=() p99_of=() cpu_of=()
 write_config() { # VARIANT PORT
     local plugins=""
     [ "$1" != none ] && plugins="    plugins: [{$1: {}}]"
@@ -61,59 +60,20 @@ YAML
 }
 
 start_variant() { # VARIANT (see perf_sluice_start for why every round)
-    perf_free_port; port_of[$1]=$PERF_PORT
-    write_config "$1" "${port_of[$1]}"
-    perf_sluice_start "sluice-$1" "$CPU_PROXY" "$PERF_TMP/sluice-$1.yaml" "${port_of[$1]}"
-    pid_of[$1]=$PERF_LAST_PID
-    perf_check_proxy "sluice-$1" "${port_of[$1]}" "$body"
-    perf_wrk "$CPU_LOAD" "http://127.0.0.1:${port_of[$1]}/" 1s "$connections" "$PERF_TMP/warm-$1.txt" ||
+    perf_free_port; PERF_VARIANT_PORT[$1]=$PERF_PORT
+    write_config "$1" "$PERF_PORT"
+    perf_sluice_start "sluice-$1" "$CPU_PROXY" "$PERF_TMP/sluice-$1.yaml" "$PERF_PORT"
+    PERF_VARIANT_PID[$1]=$PERF_LAST_PID
+    perf_check_proxy "sluice-$1" "${PERF_VARIANT_PORT[$1]}" "$body"
+    perf_wrk "$CPU_LOAD" "http://127.0.0.1:${PERF_VARIANT_PORT[$1]}/" 1s "$connections" "$PERF_TMP/warm-$1.txt" ||
         perf_die "warm-up of $1 failed"
 }
 
 
 printf 'sluice plugin cost: wrk -t1 -c%s -d%s, %s round(s), one worker each, started afresh each round\n\n' \
     "$connections" "$duration" "$rounds"
-for ((round = 1; round <= rounds; round++)); do
-    for v in "${variants[@]}"; do
-        start_variant "$v"
-        out="$PERF_TMP/round$round-$v.txt"
-        ticks=$(perf_cpu_ticks "${pid_of[$v]}")
-        perf_wrk "$CPU_LOAD" "http://127.0.0.1:${port_of[$v]}/" "$duration" "$connections" "$out" ||
-            perf_die "measuring $v failed"
-        ticks=$(($(perf_cpu_ticks "${pid_of[$v]}") - ticks))
-        perf_sluice_stop "${pid_of[$v]}"
-        read -r rps _p50 p99 errors requests < <(perf_wrk_parse "$out")
-        ((errors == 0)) || perf_die "$v had $errors errors in round $round"
-        cpu=$(perf_cpu_us_per_request "$ticks" "$requests")
-        rps_of[$v]+="$rps "
-        p99_of[$v]+="$p99 "
-        cpu_of[$v]+="$cpu "
-        printf '  round %d %-11s %10.1f req/s  p99 %7.3f ms  %6s us CPU/request\n' "$round" "$v" "$rps" "$p99" "$cpu"
-    done
-done
-
-# shellcheck disable=SC2086
-base=$(perf_median ${rps_of[none]})
-# shellcheck disable=SC2086
-base_cpu=$(perf_median ${cpu_of[none]})
-printf '\nmedian of %d rounds, relative to no plugins (throughput: req/s ratio; CPU: no-plugin CPU per\n' "$rounds"
-printf 'request / this CPU per request, i.e. the throughput ratio of a saturated worker, which neighbours\n'
-printf 'on a shared machine disturb far less):\n'
-for v in "${variants[@]}"; do
-    # shellcheck disable=SC2086
-    rps=$(perf_median ${rps_of[$v]})
-    # shellcheck disable=SC2086
-    p99=$(perf_median ${p99_of[$v]})
-    # shellcheck disable=SC2086
-    cpu=$(perf_median ${cpu_of[$v]})
-    ratio=$(perf_ratio "$rps" "$base")
-    cpu_ratio=$(perf_ratio "$base_cpu" "$cpu")
-    target=""
-    case $v in
-    noop-lua | header-lua) limit=0.95 ;;
-    header-c) limit=0.98 ;;
-    *) limit="" ;;
-    esac
-    [ -n "$limit" ] && target="target >= ${limit}x: throughput $(perf_verdict "$ratio" ">=" "$limit"), CPU $(perf_verdict "$cpu_ratio" ">=" "$limit")"
-    printf '  %-11s %10.1f req/s %6.3fx  p99 %7.3f ms  %6s us CPU/req %6.3fx  %s\n' "$v" "$rps" "$ratio" "$p99" "$cpu" "$cpu_ratio" "$target"
-done
+perf_variant_rounds "$rounds" "$duration" "$connections" "${variants[@]}"
+perf_variant_report none none
+perf_variant_report noop-lua noop-lua 0.95
+perf_variant_report header-lua header-lua 0.95
+perf_variant_report header-c header-c 0.98

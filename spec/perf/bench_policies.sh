@@ -57,7 +57,6 @@ perf_spawn redis "$redis_pin" redis-server --port "$redis_port" --bind 127.0.0.1
 perf_wait_listening "$PERF_LAST_PID" "$redis_port" redis 10
 
 variants=(none local redis)
-declare -A port_of=() pid_of=() rps_of=() p99_of=() cpu_of=()
 write_config() { # VARIANT PORT
     local plugins=""
     if [ "$1" != none ]; then
@@ -90,58 +89,18 @@ LUA
 printf 'sluice policy cost: wrk -t1 -c%s -d%s, %s round(s), one worker each, started afresh each round;\n' \
     "$connections" "$duration" "$rounds"
 printf 'gateways on CPU %s, nginx and wrk on CPU %s, redis-server on CPU %s\n\n' "$CPU_PROXY" "$CPU_LOAD" "$redis_pin"
-run_wrk() { # cpu url duration out
-    # shellcheck disable=SC2046  # the pinning prefix is meant to split
-    $(perf_pin "$1") wrk -t1 -c"$connections" -d"$3" --latency -s "$PERF_TMP/key.lua" "$2" >"$4" 2>&1
-}
+PERF_WRK_SCRIPT=$PERF_TMP/key.lua
 start_variant() { # VARIANT (see perf_sluice_start for why every round)
-    perf_free_port; port_of[$1]=$PERF_PORT
-    write_config "$1" "${port_of[$1]}"
-    perf_sluice_start "sluice-$1" "$CPU_PROXY" "$PERF_TMP/sluice-$1.yaml" "${port_of[$1]}"
-    pid_of[$1]=$PERF_LAST_PID
-    run_wrk "$CPU_LOAD" "http://127.0.0.1:${port_of[$1]}/" 1s "$PERF_TMP/warm-$1.txt" || perf_die "warm-up of $1 failed"
+    perf_free_port; PERF_VARIANT_PORT[$1]=$PERF_PORT
+    write_config "$1" "$PERF_PORT"
+    perf_sluice_start "sluice-$1" "$CPU_PROXY" "$PERF_TMP/sluice-$1.yaml" "$PERF_PORT"
+    PERF_VARIANT_PID[$1]=$PERF_LAST_PID
+    perf_wrk "$CPU_LOAD" "http://127.0.0.1:$PERF_PORT/" 1s "$connections" "$PERF_TMP/warm-$1.txt" "$PERF_WRK_SCRIPT" ||
+        perf_die "warm-up of $1 failed"
 }
 
-for ((round = 1; round <= rounds; round++)); do
-    for v in "${variants[@]}"; do
-        start_variant "$v"
-        out="$PERF_TMP/round$round-$v.txt"
-        ticks=$(perf_cpu_ticks "${pid_of[$v]}")
-        run_wrk "$CPU_LOAD" "http://127.0.0.1:${port_of[$v]}/" "$duration" "$out" || perf_die "measuring $v failed"
-        ticks=$(($(perf_cpu_ticks "${pid_of[$v]}") - ticks))
-        perf_sluice_stop "${pid_of[$v]}"
-        read -r rps _p50 p99 errors requests < <(perf_wrk_parse "$out")
-        ((errors == 0)) || perf_die "$v had $errors non-2xx or socket errors in round $round"
-        cpu=$(perf_cpu_us_per_request "$ticks" "$requests")
-        rps_of[$v]+="$rps "
-        p99_of[$v]+="$p99 "
-        cpu_of[$v]+="$cpu "
-        printf '  round %d %-6s %10.1f req/s  p99 %7.3f ms  %6s us CPU/request\n' "$round" "$v" "$rps" "$p99" "$cpu"
-    done
-done
-
-# shellcheck disable=SC2086
-base=$(perf_median ${rps_of[none]})
-# shellcheck disable=SC2086
-base_cpu=$(perf_median ${cpu_of[none]})
-printf '\nmedian of %d rounds, relative to no plugins (throughput: req/s ratio; CPU: no-plugin CPU per\n' "$rounds"
-printf 'request / this CPU per request, i.e. the throughput ratio of a saturated worker, which neighbours\n'
-printf 'on a shared machine disturb far less; the sluice CPU figure leaves out redis-server):\n'
-for v in "${variants[@]}"; do
-    # shellcheck disable=SC2086
-    rps=$(perf_median ${rps_of[$v]})
-    # shellcheck disable=SC2086
-    p99=$(perf_median ${p99_of[$v]})
-    # shellcheck disable=SC2086
-    cpu=$(perf_median ${cpu_of[$v]})
-    ratio=$(perf_ratio "$rps" "$base")
-    cpu_ratio=$(perf_ratio "$base_cpu" "$cpu")
-    case $v in
-    none) label="no plugins"; limit="" ;;
-    local) label="key-auth + rate-limit local"; limit=0.90 ;;
-    redis) label="key-auth + rate-limit redis"; limit=0.75 ;;
-    esac
-    target=""
-    [ -n "$limit" ] && target="target >= ${limit}x: throughput $(perf_verdict "$ratio" ">=" "$limit"), CPU $(perf_verdict "$cpu_ratio" ">=" "$limit")"
-    printf '  %-28s %10.1f req/s %6.3fx  p99 %7.3f ms  %6s us CPU/req %6.3fx  %s\n' "$label" "$rps" "$ratio" "$p99" "$cpu" "$cpu_ratio" "$target"
-done
+perf_variant_rounds "$rounds" "$duration" "$connections" "${variants[@]}"
+echo '(the CPU figures are the gateway'"'"'s alone: redis-server'"'"'s time is left out)'
+perf_variant_report none "no plugins"
+perf_variant_report local "key-auth + rate-limit local" 0.90
+perf_variant_report redis "key-auth + rate-limit redis" 0.75

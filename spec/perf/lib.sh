@@ -348,16 +348,18 @@ perf_sluice_stop() {
     perf_forget "$1"
 }
 
-# perf_wrk CPU URL DURATION CONNECTIONS OUTFILE: one wrk run pinned to CPU;
+# perf_wrk CPU URL DURATION CONNECTIONS OUTFILE [SCRIPT]: one wrk run pinned to CPU
+# (with the wrk Lua SCRIPT when given);
 # its full output goes to OUTFILE. Fails when wrk fails or prints no stats.
 perf_wrk() {
-    local cpu=$1 url=$2 duration=$3 connections=$4 out=$5
+    local cpu=$1 url=$2 duration=$3 connections=$4 out=$5 script=()
     local pid rc
+    [[ -n ${6:-} ]] && script=(-s "$6")
     # In the background plus `wait`, not in the foreground: wrk catches
     # SIGINT and exits 0 with partial stats, and bash then skips our INT trap
     # for a foreground child, so a Ctrl-C would only cut one run short.
     # shellcheck disable=SC2046
-    $(perf_pin "$cpu") wrk -t1 -c"$connections" -d"$duration" --latency "$url" >"$out" 2>&1 </dev/null &
+    $(perf_pin "$cpu") wrk -t1 -c"$connections" -d"$duration" --latency "${script[@]}" "$url" >"$out" 2>&1 </dev/null &
     pid=$!
     PERF_PIDS+=("$pid")
     PERF_PID_NAME[$pid]=wrk
@@ -420,6 +422,59 @@ perf_cpu_ticks() {
 perf_cpu_us_per_request() {
     awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" \
         'BEGIN { if (n + 0 == 0) print "n/a"; else printf "%.2f\n", t * 1e6 / hz / n }'
+}
+
+# Gateway variants measured in interleaved rounds against a "none" variant.
+# The benchmark defines start_variant VARIANT (starts it afresh, sets
+# PERF_VARIANT_PID[VARIANT] and PERF_VARIANT_PORT[VARIANT], warms it up) and
+# PERF_WRK_SCRIPT (a wrk Lua script, or empty); results gather per variant
+# in PERF_RPS, PERF_P99 and PERF_CPU (space-separated, one per round).
+declare -A PERF_VARIANT_PID=() PERF_VARIANT_PORT=() PERF_RPS=() PERF_P99=() PERF_CPU=()
+PERF_WRK_SCRIPT=""
+
+# perf_variant_rounds ROUNDS DURATION CONNECTIONS VARIANT...
+perf_variant_rounds() {
+    local rounds=$1 duration=$2 connections=$3 round v out ticks rps p99 errors requests cpu
+    shift 3
+    for ((round = 1; round <= rounds; round++)); do
+        for v in "$@"; do
+            start_variant "$v"
+            out="$PERF_TMP/round$round-$v.txt"
+            ticks=$(perf_cpu_ticks "${PERF_VARIANT_PID[$v]}")
+            perf_wrk "$PERF_CPU_SECOND" "http://127.0.0.1:${PERF_VARIANT_PORT[$v]}/" "$duration" "$connections" \
+                "$out" "$PERF_WRK_SCRIPT" || perf_die "measuring $v failed"
+            ticks=$(($(perf_cpu_ticks "${PERF_VARIANT_PID[$v]}") - ticks))
+            perf_sluice_stop "${PERF_VARIANT_PID[$v]}"
+            read -r rps _ p99 errors requests < <(perf_wrk_parse "$out")
+            ((errors == 0)) || perf_die "$v had $errors non-2xx or socket errors in round $round"
+            cpu=$(perf_cpu_us_per_request "$ticks" "$requests")
+            PERF_RPS[$v]+="$rps "
+            PERF_P99[$v]+="$p99 "
+            PERF_CPU[$v]+="$cpu "
+            printf '  round %d %-11s %10.1f req/s  p99 %7.3f ms  %6s us CPU/request\n' "$round" "$v" "$rps" "$p99" "$cpu"
+        done
+    done
+    printf '\nmedian of %d rounds, relative to no plugins (throughput: req/s ratio; CPU: no-plugin CPU per\n' "$rounds"
+    printf 'request / this CPU per request, i.e. the throughput ratio of a saturated worker, which neighbours\n'
+    printf 'on a shared machine disturb far less):\n'
+}
+
+# perf_variant_report VARIANT LABEL [LIMIT]: its medians against "none", with
+# PASS/MISS for both ratios when a LIMIT (minimum ratio) is given.
+perf_variant_report() {
+    local v=$1 label=$2 limit=${3:-} rps p99 cpu ratio cpu_ratio target=""
+    # shellcheck disable=SC2086  # the per-round lists are meant to split
+    rps=$(perf_median ${PERF_RPS[$v]})
+    # shellcheck disable=SC2086
+    p99=$(perf_median ${PERF_P99[$v]})
+    # shellcheck disable=SC2086
+    cpu=$(perf_median ${PERF_CPU[$v]})
+    # shellcheck disable=SC2086
+    ratio=$(perf_ratio "$rps" "$(perf_median ${PERF_RPS[none]})")
+    # shellcheck disable=SC2086
+    cpu_ratio=$(perf_ratio "$(perf_median ${PERF_CPU[none]})" "$cpu")
+    [ -n "$limit" ] && target="target >= ${limit}x: throughput $(perf_verdict "$ratio" ">=" "$limit"), CPU $(perf_verdict "$cpu_ratio" ">=" "$limit")"
+    printf '  %-28s %10.1f req/s %6.3fx  p99 %7.3f ms  %6s us CPU/req %6.3fx  %s\n' "$label" "$rps" "$ratio" "$p99" "$cpu" "$cpu_ratio" "$target"
 }
 
 # perf_median V...: the median of the numbers given (mean of the middle two
