@@ -13,6 +13,7 @@
 #include "headbuf.h"
 #include "log.h"
 #include "netutil.h"
+#include "numtext.h"
 #include "pool.h"
 #include "upstream_tls.h"
 #include "worker.h"
@@ -56,7 +57,7 @@ typedef struct sl_proxy {
     bool reusable_after;      /* the upstream may keep the connection */
     sl_chunked_t ch;
     sl_http_response_head_t *rh;
-    char key[320];
+    const char *key;          /* pool key of the target, owned by the snapshot */
 } sl_proxy_t;
 
 static void attempt(sl_proxy_t *px);
@@ -146,16 +147,6 @@ static void add_header(sl_headbuf_t *b, const char *name, const char *value, siz
     sl_headbuf_field(b, name, strlen(name), value, vlen);
 }
 
-static void host_for_target(const sl_target_t *t, char *out, size_t len)
-{
-    bool default_port = (t->tls && t->port == 443) || (!t->tls && t->port == 80);
-    bool v6 = strchr(t->host, ':') != NULL;
-    if (default_port)
-        snprintf(out, len, v6 ? "[%s]" : "%s", t->host);
-    else
-        snprintf(out, len, v6 ? "[%s]:%d" : "%s:%d", t->host, t->port);
-}
-
 /* Did a plugin set or remove this header for the upstream? */
 static bool overridden(const sl_request_t *r, const char *name, size_t len)
 {
@@ -184,14 +175,13 @@ static int build_request_head(sl_proxy_t *px, const sl_target_t *t)
         sl_headbuf_add(b, r->head.target, r->head.target_len);
     sl_headbuf_add(b, " HTTP/1.1\r\n", 11);
 
-    char host[300];
     if (u->host_header == SL_HOST_FIXED) {
         add_header(b, "Host", u->host_value, strlen(u->host_value));
     } else if (u->host_header == SL_HOST_PRESERVE && r->head.host) {
         add_header(b, "Host", r->head.host, r->head.host_len);
     } else {
-        host_for_target(t, host, sizeof host);
-        add_header(b, "Host", host, strlen(host));
+        const sl_target_rt_t *trt = &px->up->targets[px->target];
+        add_header(b, "Host", trt->authority, trt->authority_len);
     }
 
     const sl_http_header_t *conn = sl_request_header(r, "connection");
@@ -475,9 +465,9 @@ static void attempt(sl_proxy_t *px)
         idx = sl_balancer_pick(px->bal, key, key_len, NULL, now_ms, &px->w->rng, &trial);
     if (idx < 0) {
         int64_t ms = sl_health_retry_after_ms(px->up->health, now_ms);
-        char ra[24];
-        int n = snprintf(ra, sizeof ra, "%lld", (long long)(ms <= 1000 ? 1 : (ms + 999) / 1000));
-        sl_hdrs_add(r, &r->resp_headers, "Retry-After", 11, ra, (size_t)n);
+        char ra[SL_INT_TEXT_MAX];
+        size_t n = sl_format_int64(ms <= 1000 ? 1 : (ms + 999) / 1000, ra);
+        sl_hdrs_add(r, &r->resp_headers, "Retry-After", 11, ra, n);
         respond_error(px, 503, "no_healthy_upstream", "no upstream target is available");
         return;
     }
@@ -492,8 +482,7 @@ static void attempt(sl_proxy_t *px)
         attempt_failed(px, FAIL_CONNECT, "out of memory building the request");
         return;
     }
-    snprintf(px->key, sizeof px->key, "%s|%s|%d|%p", t->tls ? "https" : "http", t->host, t->port,
-             t->tls ? (void *)px->up->ssl_ctx : NULL);
+    px->key = px->up->targets[idx].pool_key;
 
     px->uc = sl_pool_get(px->w->pool, px->key);
     if (px->uc) {
@@ -601,9 +590,9 @@ static void deliver_head(sl_proxy_t *px, const sl_http_response_head_t *rh)
             continue;
         if (name_is(h->name, h->name_len, "content-length")) {
             /* the parser has folded duplicates into one value */
-            char v[24];
-            int n = snprintf(v, sizeof v, "%lld", (long long)rh->content_length);
-            sl_hdrs_add(r, &r->resp_headers, "Content-Length", 14, v, (size_t)n);
+            char v[SL_INT_TEXT_MAX];
+            size_t n = sl_format_int64(rh->content_length, v);
+            sl_hdrs_add(r, &r->resp_headers, "Content-Length", 14, v, n);
             continue;
         }
         sl_hdrs_add(r, &r->resp_headers, h->name, h->name_len, h->value, h->value_len);

@@ -1,12 +1,22 @@
 #include "snapshot.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "access_log.h"
 #include "upstream_tls.h"
 
 static void upstream_rt_free(sl_upstream_rt_t *u, int n_workers)
 {
+    if (u->targets) {
+        for (int t = 0; u->conf && t < u->conf->n_targets; t++) {
+            free(u->targets[t].pool_key);
+            free(u->targets[t].authority);
+        }
+        free(u->targets);
+    }
     if (u->balancers) {
         for (int w = 0; w < n_workers; w++)
             if (u->balancers[w])
@@ -18,6 +28,48 @@ static void upstream_rt_free(sl_upstream_rt_t *u, int n_workers)
         sl_health_free(u->health);
     if (u->ssl_ctx)
         SSL_CTX_free(u->ssl_ctx);
+}
+
+__attribute__((format(printf, 1, 2))) static char *dup_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *out = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (out) {
+        va_start(ap, fmt);
+        vsnprintf(out, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    return out;
+}
+
+static char *authority_of(const sl_target_t *t)
+{
+    bool v6 = strchr(t->host, ':') != NULL;
+    bool default_port = (t->tls && t->port == 443) || (!t->tls && t->port == 80);
+    if (default_port)
+        return v6 ? dup_printf("[%s]", t->host) : strdup(t->host);
+    return dup_printf(v6 ? "[%s]:%d" : "%s:%d", t->host, t->port);
+}
+
+static int targets_rt_init(sl_upstream_rt_t *u)
+{
+    const sl_upstream_t *conf = u->conf;
+    if (!(u->targets = calloc((size_t)conf->n_targets + 1, sizeof *u->targets)))
+        return -1;
+    for (int i = 0; i < conf->n_targets; i++) {
+        const sl_target_t *t = &conf->targets[i];
+        sl_target_rt_t *rt = &u->targets[i];
+        rt->pool_key = dup_printf("%s|%s|%d|%p", t->tls ? "https" : "http", t->host, t->port,
+                                  t->tls ? (void *)u->ssl_ctx : NULL);
+        rt->authority = authority_of(t);
+        if (!rt->pool_key || !rt->authority)
+            return -1;
+        rt->authority_len = strlen(rt->authority);
+    }
+    return 0;
 }
 
 static int upstream_rt_init(sl_upstream_rt_t *u, const sl_upstream_t *conf, int n_workers,
@@ -39,7 +91,7 @@ static int upstream_rt_init(sl_upstream_rt_t *u, const sl_upstream_t *conf, int 
         any_tls |= conf->targets[t].tls;
     if (any_tls && !(u->ssl_ctx = sl_upstream_tls_ctx(conf, errs)))
         return -1;
-    return 0;
+    return targets_rt_init(u);
 }
 
 sl_snapshot_t *sl_snapshot_build(sl_config_t *cfg, int n_workers, unsigned generation,

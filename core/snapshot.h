@@ -17,8 +17,17 @@
 #include "retry.h"
 #include "router.h"
 
+/* What every request to one target uses unchanged, formatted once per
+ * snapshot instead of once per request. */
+typedef struct sl_target_rt {
+    char *pool_key;                 /* keep-alive pool: scheme, host, port and TLS context */
+    char *authority;                /* Host for the target: host[:port], no default port */
+    size_t authority_len;
+} sl_target_rt_t;
+
 typedef struct sl_upstream_rt {
     const sl_upstream_t *conf;
+    sl_target_rt_t *targets;        /* parallel to conf->targets */
     sl_upstream_health_t *health;   /* shared by every worker */
     sl_balancer_t **balancers;      /* [n_workers], each used by one worker only */
     sl_retry_budget_t *budgets;     /* [n_workers] */
