@@ -1031,15 +1031,6 @@ static void on_wire(sl_redis_t *r, sl_redis_req_t *req)
     link_append(&r->wire, &req->wire);
 }
 
-static bool send_to_wire(sl_redis_t *r, sl_redis_req_t *req, int argc, const char **argv,
-                         const size_t *lens)
-{
-    if (redisAsyncCommandArgv(r->ac, on_reply, req, argc, argv, lens) != REDIS_OK)
-        return false;
-    on_wire(r, req);
-    return true;
-}
-
 /* hiredis copies cmd into its output buffer, which goes out on the next
  * writable event: every command queued in one loop turn leaves in one write. */
 static bool send_formatted(sl_redis_t *r, sl_redis_req_t *req, const char *cmd, size_t len)
@@ -1048,6 +1039,36 @@ static bool send_formatted(sl_redis_t *r, sl_redis_req_t *req, const char *cmd, 
         return false;
     on_wire(r, req);
     return true;
+}
+
+static size_t arg_len(const char **argv, const size_t *lens, int i)
+{
+    return lens ? lens[i] : strlen(argv[i]);
+}
+
+/* Formats the command in RESP here (hiredis' own formatter allocates and
+ * prints every length with its printf), in a stack buffer when it fits. */
+static bool send_to_wire(sl_redis_t *r, sl_redis_req_t *req, int argc, const char **argv,
+                         const size_t *lens)
+{
+    size_t total = 1 + decimal_digits((size_t)argc) + 2;
+    for (int i = 0; i < argc; i++) {
+        size_t n = bulk_size(arg_len(argv, lens, i));
+        if (n > SIZE_MAX / 2 - total)
+            return false;
+        total += n;
+    }
+    char stack[512];
+    char *cmd = total <= sizeof stack ? stack : malloc(total);
+    if (!cmd)
+        return false;
+    char *p = put_count(cmd, '*', (size_t)argc);
+    for (int i = 0; i < argc; i++)
+        p = put_bulk(p, argv[i], arg_len(argv, lens, i));
+    bool sent = send_formatted(r, req, cmd, (size_t)(p - cmd));
+    if (cmd != stack)
+        free(cmd);
+    return sent;
 }
 
 /* After NOSCRIPT: the same arguments behind the script's text. */
@@ -1100,47 +1121,68 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
 
 /* ---- commands ---------------------------------------------------------------- */
 
-static size_t arg_len(const char **argv, const size_t *lens, int i)
+/* A word of a command against a keyword, length first: the check runs on
+ * every command, and most keywords differ in length from most names. */
+typedef struct keyword {
+    const char *text;
+    size_t len;
+} keyword_t;
+
+#define KEYWORD(s) { s, sizeof s - 1 }
+
+static bool word_is(const char *w, size_t n, const keyword_t *k)
 {
-    return lens ? lens[i] : strlen(argv[i]);
+    return n == k->len && strncasecmp(w, k->text, n) == 0;
 }
 
-static bool arg_is(const char **argv, const size_t *lens, int i, const char *word)
+static bool arg_is(const char **argv, const size_t *lens, int i, const keyword_t *k)
 {
-    size_t n = arg_len(argv, lens, i);
-    return n == strlen(word) && strncasecmp(argv[i], word, n) == 0;
+    return word_is(argv[i], arg_len(argv, lens, i), k);
+}
+
+static bool word_in(const char *w, size_t n, const keyword_t *list, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (word_is(w, n, &list[i]))
+            return true;
+    return false;
 }
 
 /* Commands that would change what the connection means for everyone else
  * sharing it, or stall it for all of them. */
 static bool refused(int argc, const char **argv, const size_t *lens)
 {
-    static const char *const names[] = {
-        "ssubscribe", "sunsubscribe", "hello", "reset", "quit", "auth", "select", "sync",
-        "psync", "replconf", "multi", "exec", "discard", "watch", "unwatch",
-        "blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin", "bzpopmax", "bzmpop",
-        "wait", "waitaof",
+    static const keyword_t names[] = {
+        KEYWORD("ssubscribe"), KEYWORD("sunsubscribe"), KEYWORD("hello"), KEYWORD("reset"),
+        KEYWORD("quit"), KEYWORD("auth"), KEYWORD("select"), KEYWORD("sync"), KEYWORD("psync"),
+        KEYWORD("replconf"), KEYWORD("multi"), KEYWORD("exec"), KEYWORD("discard"),
+        KEYWORD("watch"), KEYWORD("unwatch"), KEYWORD("blpop"), KEYWORD("brpop"),
+        KEYWORD("brpoplpush"), KEYWORD("blmove"), KEYWORD("blmpop"), KEYWORD("bzpopmin"),
+        KEYWORD("bzpopmax"), KEYWORD("bzmpop"), KEYWORD("wait"), KEYWORD("waitaof"),
     };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (arg_is(argv, lens, 0, names[i]))
-            return true;
-    /* hiredis switches modes on these names with any one leading 'p' removed
-     * (so "pmonitor" too), and then misroutes every later reply. */
+    static const keyword_t modes[] = {
+        KEYWORD("subscribe"), KEYWORD("unsubscribe"), KEYWORD("monitor"),
+    };
+    static const keyword_t client = KEYWORD("client"), reply = KEYWORD("reply"),
+                           xread = KEYWORD("xread"), xreadgroup = KEYWORD("xreadgroup"),
+                           streams = KEYWORD("streams"), block = KEYWORD("block");
     size_t n = arg_len(argv, lens, 0);
     const char *name = argv[0];
+    if (word_in(name, n, names, sizeof names / sizeof names[0]))
+        return true;
+    /* hiredis switches modes on these names with any one leading 'p' removed
+     * (so "pmonitor" too), and then misroutes every later reply. */
     if (n > 0 && (name[0] == 'p' || name[0] == 'P')) {
         name++;
         n--;
     }
-    static const char *const modes[] = { "subscribe", "unsubscribe", "monitor" };
-    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
-        if (n == strlen(modes[i]) && strncasecmp(name, modes[i], n) == 0)
-            return true;
-    if (argc >= 2 && arg_is(argv, lens, 0, "client") && arg_is(argv, lens, 1, "reply"))
+    if (word_in(name, n, modes, sizeof modes / sizeof modes[0]))
         return true;
-    if (arg_is(argv, lens, 0, "xread") || arg_is(argv, lens, 0, "xreadgroup")) {
-        for (int i = 1; i < argc && !arg_is(argv, lens, i, "streams"); i++)
-            if (arg_is(argv, lens, i, "block"))
+    if (argc >= 2 && arg_is(argv, lens, 0, &client) && arg_is(argv, lens, 1, &reply))
+        return true;
+    if (arg_is(argv, lens, 0, &xread) || arg_is(argv, lens, 0, &xreadgroup)) {
+        for (int i = 1; i < argc && !arg_is(argv, lens, i, &streams); i++)
+            if (arg_is(argv, lens, i, &block))
                 return true;
     }
     return false;
