@@ -4,13 +4,14 @@
  * at once, or (mode delay) the request waits until it fits.
  *
  * A request's way through access():
- *   check ──(redis)──> script reply ─┐
+ *   check ──(redis)──> counter replies / script reply ─┐
  *     │                  error ──> on_redis_error: allow | deny (503) | local
- *     └──(local)─────────────────────┴─> all allowed: headers, go on
- *                                        refused: delay fits? sleep, check again
- *                                                 else 429
- * Every redis check is one round trip; a delayed request checks again only
- * after sleeping until it could fit. */
+ *     └──(local)───────────────────────────────────────┴─> all allowed: headers, go on
+ *                                  refused: delay fits? sleep, check again
+ *                                           else 429
+ * Every redis check is one round trip (plain commands for the windows,
+ * rl_redis_window.h; a script for the token bucket, rl_redis.h); a delayed
+ * request checks again only after sleeping until it could fit. */
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -21,6 +22,7 @@
 #include "rl_key.h"
 #include "rl_local.h"
 #include "rl_redis.h"
+#include "rl_redis_window.h"
 #include "sluice/host.h"
 #include "sluice/plugin.h"
 
@@ -34,6 +36,7 @@ typedef struct rl_call {
     const rl_conf_t *conf;
     int64_t deadline_ms;           /* delay mode: monotonic time the waiting must end by */
     rl_verdict_t verdicts[RL_MAX_LIMITS];
+    rl_redis_window_t window;      /* redis policy, fixed or sliding window */
     size_t prefix_len;
     char prefix[];
 } rl_call_t;
@@ -123,32 +126,51 @@ static sl_status_t redis_failed(rl_call_t *call, sl_req_t *r, const char *why)
     }
 }
 
-static void on_reply(sl_req_t *r, void *arg, const sl_reply_t *reply, const char *err)
+/* A Redis check's outcome: all (1 admitted, 0 refused) or -1 with why. */
+static sl_status_t redis_answered(rl_call_t *call, sl_req_t *r, int all, const char *why)
+{
+    if (all < 0)
+        return redis_failed(call, r, why);
+    if (atomic_exchange(&redis_failing, 0) == 1)
+        rl_host->log(SL_LOG_LEVEL_INFO, "rate-limit: redis answers again");
+    return conclude(call, r, all);
+}
+
+static void on_script_reply(sl_req_t *r, void *arg, const sl_reply_t *reply, const char *err)
 {
     rl_call_t *call = arg;
     char why[256];
     int all = err ? -1 : rl_redis_parse(reply, call->conf->n_limits, call->verdicts, why, sizeof why);
-    sl_status_t st;
-    if (all < 0) {
-        st = redis_failed(call, r, err ? err : why);
-    } else {
-        if (atomic_exchange(&redis_failing, 0) == 1)
-            rl_host->log(SL_LOG_LEVEL_INFO, "rate-limit: redis answers again");
-        st = conclude(call, r, all);
-    }
+    sl_status_t st = redis_answered(call, r, all, err ? err : why);
+    if (st != SL_YIELD)
+        rl_host->resume(r, st);
+}
+
+static void on_window_done(sl_req_t *r, rl_redis_window_t *w, void *arg)
+{
+    rl_call_t *call = arg;
+    int all = rl_redis_window_finish(w, r, call->prefix, call->prefix_len, call->verdicts);
+    sl_status_t st = redis_answered(call, r, all, w->why);
     if (st != SL_YIELD)
         rl_host->resume(r, st);
 }
 
 static sl_status_t check(rl_call_t *call, sl_req_t *r)
 {
-    if (call->conf->policy == RL_POLICY_LOCAL)
+    const rl_conf_t *c = call->conf;
+    if (c->policy == RL_POLICY_LOCAL)
         return check_locally(call, r);
+    if (c->algorithm != RL_TOKEN_BUCKET) {
+        if (rl_redis_window_send(&call->window, c, r, call->prefix, call->prefix_len,
+                                 wall_now_us(), on_window_done, call) != 0)
+            return redis_failed(call, r, call->window.why);
+        return SL_YIELD;
+    }
     /* The client copies the arguments, so they may live on the stack. */
     rl_redis_args_t args;
-    rl_redis_args(call->conf, call->prefix, call->prefix_len, &args);
-    if (rl_host->redis_eval(r, rl_redis_script, 1, args.argc, args.argv, args.lens, on_reply,
-                            call) != 0)
+    rl_redis_args(c, call->prefix, call->prefix_len, &args);
+    if (rl_host->redis_eval(r, rl_redis_script, 1, args.argc, args.argv, args.lens,
+                            on_script_reply, call) != 0)
         return redis_failed(call, r, "could not send the command");
     return SL_YIELD;
 }

@@ -1,5 +1,5 @@
-/* Limiting arithmetic; see rl_algo.h. rl_redis.c carries a Lua twin of each
- * function: a change here needs the same change there. */
+/* Limiting arithmetic; see rl_algo.h. rl_redis.c carries a Lua twin of
+ * rl_token_bucket(): a change to it needs the same change in the script. */
 #include "rl_algo.h"
 
 #include <math.h>

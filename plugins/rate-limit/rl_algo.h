@@ -1,8 +1,9 @@
 /* The three limiting algorithms as pure arithmetic: given what a counter
  * holds and the time, decide whether one more request fits, how much room is
  * left and when it would fit. The local policy feeds them values read from
- * the shared dict; the Redis script (rl_redis.c) does the same arithmetic in
- * Lua, so both policies answer alike.
+ * the shared dict, the redis policy values read from Redis (the token
+ * bucket's script, rl_redis.c, does the same arithmetic in Lua), so both
+ * policies answer alike.
  *
  * Windows are aligned to the Unix epoch (a 1h window starts on the hour), so
  * every node and every worker agrees on where a window begins. */

@@ -1,5 +1,5 @@
-/* The redis policy's script and its arguments; see rl_redis.h. The
- * arithmetic mirrors rl_algo.c line for line (same operations in the same
+/* The token bucket's script and its arguments; see rl_redis.h. The
+ * arithmetic mirrors rl_token_bucket() in rl_algo.c line for line (same operations in the same
  * order, so the doubles round alike): change both together.
  *
  * Lua 5.1 prints large numbers in exponent form when concatenated, so every
@@ -14,81 +14,35 @@ const char rl_redis_script[] =
     "if redis.replicate_commands then pcall(redis.replicate_commands) end\n"
     "local t = redis.call('TIME')\n"
     "local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
-    "local now_ms = math.floor(now_us / 1000)\n"
-    "local algorithm, n = ARGV[1], tonumber(ARGV[2])\n"
+    "local n = tonumber(ARGV[1])\n"
     "local function int(x) return string.format('%d', x) end\n"
     "local function ceil_ms(us) return math.ceil(us / 1000) end\n"
     "local out, writes = {1}, {}\n"
     "for i = 1, n do\n"
-    "  local a = 2 + (i - 1) * 4\n"
-    "  local count, window = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])\n"
+    "  local a = 1 + (i - 1) * 4\n"
     "  local interval, burst = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])\n"
-    "  local prefix = KEYS[1] .. ':' .. int(i - 1) .. ':'\n"
+    "  local key = KEYS[1] .. ':' .. int(i - 1) .. ':tat'\n"
     "  local ok, remaining, reset, retry = 0, 0, 0, 0\n"
-    "  if algorithm == 'token_bucket' then\n"
-    "    local key = prefix .. 'tat'\n"
-    "    local tat = tonumber(redis.call('GET', key)) or 0\n"
-    "    local tolerance = burst * interval\n"
-    "    local next_tat = math.max(tat, now_us) + interval\n"
-    "    if next_tat - now_us <= tolerance then\n"
-    "      ok = 1\n"
-    "      remaining = math.floor((tolerance - (next_tat - now_us)) / interval)\n"
-    "      reset = ceil_ms(next_tat - now_us)\n"
-    "      writes[#writes + 1] = {'SET', key, int(next_tat), int(reset + 1000)}\n"
-    "    else\n"
-    "      retry = ceil_ms(next_tat - tolerance - now_us)\n"
-    "      reset = retry\n"
-    "    end\n"
+    "  local tat = tonumber(redis.call('GET', key)) or 0\n"
+    "  local tolerance = burst * interval\n"
+    "  local next_tat = math.max(tat, now_us) + interval\n"
+    "  if next_tat - now_us <= tolerance then\n"
+    "    ok = 1\n"
+    "    remaining = math.floor((tolerance - (next_tat - now_us)) / interval)\n"
+    "    reset = ceil_ms(next_tat - now_us)\n"
+    "    writes[#writes + 1] = {key, int(next_tat), int(reset + 1000)}\n"
     "  else\n"
-    "    local start = now_ms - now_ms % window\n"
-    "    local elapsed = now_ms - start\n"
-    "    local left = window - elapsed\n"
-    "    local key = prefix .. int(start)\n"
-    "    local curr = tonumber(redis.call('GET', key)) or 0\n"
-    "    local ttl = left + 1000\n"
-    "    if algorithm == 'fixed_window' then\n"
-    "      if curr < count then\n"
-    "        ok, remaining, reset = 1, count - curr - 1, left\n"
-    "      else\n"
-    "        retry, reset = left, left\n"
-    "      end\n"
-    "    else\n"
-    "      ttl = ttl + window\n"
-    "      local prev = tonumber(redis.call('GET', prefix .. int(start - window))) or 0\n"
-    "      local after = prev * left / window + curr + 1\n"
-    "      if after <= count then\n"
-    "        ok, remaining, reset = 1, math.floor(count - after), left\n"
-    "      else\n"
-    "        local room = count - 1\n"
-    "        if curr <= room then\n"
-    "          local at = elapsed + 1\n"
-    "          if prev > 0 then at = math.ceil(window - (room - curr) * window / prev) end\n"
-    "          if at <= elapsed then at = elapsed + 1 end\n"
-    "          retry = at - elapsed\n"
-    "        else\n"
-    "          local at = math.ceil(window - room * window / curr)\n"
-    "          if at < 0 then at = 0 end\n"
-    "          retry = window - elapsed + at\n"
-    "        end\n"
-    "        reset = retry\n"
-    "      end\n"
-    "    end\n"
-    "    if ok == 1 then writes[#writes + 1] = {'INCR', key, int(ttl)} end\n"
+    "    retry = ceil_ms(next_tat - tolerance - now_us)\n"
+    "    reset = retry\n"
+    "    out[1] = 0\n"
     "  end\n"
-    "  if ok == 0 then out[1] = 0 end\n"
     "  out[#out + 1] = ok\n"
     "  out[#out + 1] = remaining\n"
     "  out[#out + 1] = reset\n"
     "  out[#out + 1] = retry\n"
     "end\n"
     "if out[1] == 1 then\n"
-    "  for _, w in ipairs(writes) do\n"
-    "    if w[1] == 'SET' then\n"
-    "      redis.call('SET', w[2], w[3], 'PX', w[4])\n"
-    "    elseif redis.call('INCR', w[2]) == 1 then\n"
-    "      redis.call('PEXPIRE', w[2], w[3])\n"
-    "    end\n"
-    "  end\n"
+    "  for _, w in ipairs(writes) do redis.call('SET', w[1], w[2], 'PX', w[3]) end\n"
     "end\n"
     "return out\n";
 
@@ -101,12 +55,8 @@ static void add(rl_redis_args_t *a, const char *s, size_t len)
 
 void rl_redis_args(const rl_conf_t *c, const char *prefix, size_t prefix_len, rl_redis_args_t *a)
 {
-    static const struct { const char *s; size_t len; } names[] = {
-        {"fixed_window", 12}, {"sliding_window", 14}, {"token_bucket", 12},
-    };
     a->argc = 0;
     add(a, prefix, prefix_len);
-    add(a, names[c->algorithm].s, names[c->algorithm].len);
     for (int i = 0; i < 1 + 4 * c->n_limits; i++)
         add(a, c->script_numbers[i].s, c->script_numbers[i].len);
 }

@@ -1,12 +1,13 @@
-/* The redis policy: one Lua script checks every limit of a request and, only
- * when all admit it, counts it in all of them, in one round trip and
- * atomically (Redis runs a script alone). The clock is Redis' TIME, so nodes
- * whose clocks differ still share windows.
+/* The redis policy for the token bucket: one Lua script checks every limit
+ * of a request and, only when all admit it, stores the new theoretical
+ * arrival times, in one round trip and atomically (Redis runs a script
+ * alone). GCRA is a compare-and-set on a time, so it needs the script; the
+ * window algorithms make do with plain commands (rl_redis_window.h). The
+ * clock is Redis' TIME, so nodes whose clocks differ still share buckets.
  *
  * KEYS[1] is the key prefix "rl:{...}" (rl_key.h); the script derives each
- * counter's name from it (adding ":<index>:<window start>" or ":<index>:tat"),
- * all within the prefix's hash tag, so on a cluster they share the declared
- * key's slot. */
+ * counter's name from it (adding ":<index>:tat"), within the prefix's hash
+ * tag, so on a cluster they share the declared key's slot. */
 #ifndef RL_REDIS_H
 #define RL_REDIS_H
 
@@ -18,9 +19,9 @@
 
 extern const char rl_redis_script[];
 
-/* prefix, algorithm, number of limits, then count, window_ms, interval_us
- * and burst per limit */
-#define RL_REDIS_MAX_ARGS (3 + 4 * RL_MAX_LIMITS)
+/* prefix, number of limits, then count, window_ms, interval_us and burst
+ * per limit (the script reads interval and burst) */
+#define RL_REDIS_MAX_ARGS (2 + 4 * RL_MAX_LIMITS)
 
 typedef struct rl_redis_args {
     int argc;

@@ -26,10 +26,6 @@ static const char fake_redis[] =
     "    assert(type(value) == 'string' and px == 'PX' and type(ttl) == 'string', 'SET arguments')\n"
     "    store[key] = value; return 'OK'\n"
     "  end\n"
-    "  if cmd == 'INCR' then\n"
-    "    local v = (tonumber(store[key]) or 0) + 1; store[key] = string.format('%d', v); return v\n"
-    "  end\n"
-    "  if cmd == 'PEXPIRE' then assert(type(value) == 'string', 'PEXPIRE ttl'); return 1 end\n"
     "  error('unexpected command ' .. tostring(cmd))\n"
     "end\n";
 

@@ -1,8 +1,9 @@
 /* Unit tests of the rate-limit plugin's parts (everything but the
  * descriptor and the request flow, which the black-box specs cover):
- * arithmetic, keys, config, headers and answers, the Redis script's
- * arguments and replies, the local policy over a stand-in dict, and the
- * script itself run in LuaJIT against the C arithmetic. */
+ * arithmetic, keys, config, headers and answers, the token bucket script's
+ * arguments and replies, the local policy over a stand-in dict, the script
+ * itself run in LuaJIT against the C arithmetic, and the window algorithms'
+ * plain Redis commands over a fake Redis against the local policy. */
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "rl_key.h"
 #include "rl_local.h"
 #include "rl_redis.h"
+#include "rl_redis_window.h"
 
 const sl_host_t *rl_host;
 
@@ -438,10 +440,10 @@ static void test_redis_args(void)
                            err, sizeof err);
     rl_redis_args_t a;
     rl_redis_args(c, "rl:{x|1}", 8, &a);
-    static const char *const expected[] = {"rl:{x|1}", "token_bucket", "2", "3", "1000", "333333",
+    static const char *const expected[] = {"rl:{x|1}", "2", "3", "1000", "333333",
                                            "3", "10", "60000", "6000000", "2"};
-    CHECK_INT(11, a.argc);
-    for (int i = 0; i < 11 && i < a.argc; i++) {
+    CHECK_INT(10, a.argc);
+    for (int i = 0; i < 10 && i < a.argc; i++) {
         CHECK_STR(expected[i], a.argv[i]);
         CHECK_INT(strlen(expected[i]), a.lens[i]);
     }
@@ -586,7 +588,7 @@ static void test_local_threads(void)
     rl_conf_free(c);
 }
 
-/* ---- the script against the C arithmetic --------------------------------------- */
+/* ---- the token bucket's script against the C arithmetic ------------------------- */
 
 static uint64_t rng_state = 88172645463325252ULL;
 
@@ -630,17 +632,508 @@ static void compare_script(const char *conf_text)
     rl_conf_free(c);
 }
 
+/* Only the token bucket still runs a script; the windows are compared
+ * through their plain commands below. */
 static void test_script_matches_c(void)
 {
-    compare_script("{\"limits\": [{\"count\": 3, \"window\": 1000}, {\"count\": 7, \"window\": 3700}],"
-                   " \"algorithm\": \"fixed_window\", \"key\": [\"ip\"]}");
-    compare_script("{\"limits\": [{\"count\": 3, \"window\": 1000}, {\"count\": 7, \"window\": 3700}],"
-                   " \"algorithm\": \"sliding_window\", \"key\": [\"ip\"]}");
-    compare_script("{\"limits\": [{\"count\": 1, \"window\": 700}, {\"count\": 5, \"window\": 2000}],"
-                   " \"algorithm\": \"sliding_window\", \"key\": [\"ip\"]}");
     compare_script("{\"limits\": [{\"count\": 3, \"window\": 1000, \"burst\": 2},"
                    " {\"count\": 7, \"window\": 3700}], \"algorithm\": \"token_bucket\","
                    " \"key\": [\"ip\"]}");
+    compare_script("{\"limits\": [{\"count\": 1, \"window\": 700},"
+                   " {\"count\": 5, \"window\": 2000, \"burst\": 2}], \"algorithm\": \"token_bucket\","
+                   " \"key\": [\"ip\"]}");
+}
+
+/* ---- the window algorithms' commands over the fake Redis -------------------------- */
+
+/* What the check's done callback saw; result -9 until it ran. */
+typedef struct window_run {
+    const char *prefix;
+    int done_calls;
+    int result;
+    rl_verdict_t verdicts[RL_MAX_LIMITS];
+} window_run_t;
+
+static void window_done(sl_req_t *r, rl_redis_window_t *w, void *arg)
+{
+    window_run_t *run = arg;
+    run->done_calls++;
+    run->result = rl_redis_window_finish(w, r, run->prefix, strlen(run->prefix), run->verdicts);
+}
+
+/* Sends a check at now_us and leaves its replies queued. */
+static int window_send(rl_redis_window_t *w, window_run_t *run, const rl_conf_t *c, struct sl_req *r,
+                       const char *prefix, int64_t now_us)
+{
+    *run = (window_run_t){.prefix = prefix, .result = -9};
+    return rl_redis_window_send(w, c, r, prefix, strlen(prefix), now_us, window_done, run);
+}
+
+static int same_text(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+/* The same random clock steps as compare_script, through the window path
+ * and the local policy side by side: the same answers, and the same count
+ * in every current counter afterwards. */
+static void compare_window(const char *conf_text)
+{
+    char err[256];
+    rl_conf_t *c = conf_of(conf_text, err, sizeof err);
+    CHECK_STR("", err);
+    if (!c)
+        return;
+    fake_dict_clear();
+    fake_redis_clear();
+    struct sl_req r = {0};
+    int64_t now = 1700000000123456LL;
+    int mismatches = 0, admitted = 0, refused = 0, unsent = 0;
+    for (int step = 0; step < 3000; step++) {
+        now += (int64_t)(next_random() % 400000);
+        rl_verdict_t local[RL_MAX_LIMITS];
+        int a = rl_local_check(c, "rl:{twin}", now, local);
+        rl_redis_window_t w;
+        window_run_t run;
+        unsent += window_send(&w, &run, c, &r, "rl:{twin}", now) != 0;
+        fake_redis_deliver();
+        admitted += a == 1;
+        refused += a == 0;
+        int same = run.done_calls == 1 && a == run.result;
+        for (int i = 0; same && i < c->n_limits; i++) {
+            const rl_verdict_t *v = &run.verdicts[i];
+            same = local[i].allowed == v->allowed && local[i].remaining == v->remaining &&
+                   local[i].reset_ms == v->reset_ms && local[i].retry_ms == v->retry_ms;
+            char key[RL_KEY_MAX + 1];
+            rl_key_counter("rl:{twin}", i, rl_window_start_ms(now / 1000, c->limits[i].window_ms), key);
+            same = same && same_text(dict_value(key), fake_redis_value(key));
+        }
+        if (!same && mismatches++ < 3)
+            fprintf(stderr, "step %d at %lld: local says %d, the window path %d (done %d times)\n",
+                    step, (long long)now, a, run.result, run.done_calls);
+        fake_redis_forget_sent();
+    }
+    CHECK_INT(0, mismatches);
+    CHECK_INT(0, unsent);
+    CHECK_INT(0, fake_redis_pending());
+    CHECK_INT(1, admitted > 100 && refused > 100);
+    rl_conf_free(c);
+}
+
+static void test_window_matches_local(void)
+{
+    compare_window("{\"limits\": [{\"count\": 3, \"window\": 1000}, {\"count\": 7, \"window\": 3700}],"
+                   " \"algorithm\": \"fixed_window\", \"key\": [\"ip\"]}");
+    compare_window("{\"limits\": [{\"count\": 1, \"window\": 700}, {\"count\": 5, \"window\": 2000}],"
+                   " \"algorithm\": \"fixed_window\", \"key\": [\"ip\"]}");
+    compare_window("{\"limits\": [{\"count\": 3, \"window\": 1000}, {\"count\": 7, \"window\": 3700}],"
+                   " \"algorithm\": \"sliding_window\", \"key\": [\"ip\"]}");
+    compare_window("{\"limits\": [{\"count\": 1, \"window\": 700}, {\"count\": 5, \"window\": 2000}],"
+                   " \"algorithm\": \"sliding_window\", \"key\": [\"ip\"]}");
+}
+
+/* The fake itself, so the tests below read real Redis behaviour off it. */
+typedef struct seen_reply {
+    int calls;
+    sl_reply_type_t type;
+    long long integer;
+    char str[64];
+    char err[32];
+} seen_reply_t;
+
+static void record_reply(sl_req_t *r, void *arg, const sl_reply_t *reply, const char *err)
+{
+    (void)r;
+    seen_reply_t *s = arg;
+    s->calls++;
+    s->type = reply ? reply->type : 0;
+    s->integer = reply ? reply->integer : 0;
+    snprintf(s->str, sizeof s->str, "%.*s", reply && reply->str ? (int)reply->len : 0,
+             reply && reply->str ? reply->str : "");
+    snprintf(s->err, sizeof s->err, "%s", err ? err : "");
+}
+
+static seen_reply_t fake_command(const char *a0, const char *a1, const char *a2)
+{
+    const char *argv[3] = {a0, a1, a2};
+    size_t lens[3] = {strlen(a0), a1 ? strlen(a1) : 0, a2 ? strlen(a2) : 0};
+    seen_reply_t s = {0};
+    int rc = rl_host->redis_call(NULL, a2 ? 3 : a1 ? 2 : 1, argv, lens, record_reply, &s);
+    CHECK_INT(0, rc);
+    CHECK_INT(0, s.calls);   /* never during the call */
+    CHECK_INT(1, fake_redis_deliver());
+    return s;
+}
+
+static void test_fake_redis(void)
+{
+    fake_redis_clear();
+    seen_reply_t s = fake_command("GET", "k", NULL);
+    CHECK_INT(1, s.calls);
+    CHECK_INT(SL_REPLY_NIL, s.type);
+    s = fake_command("INCR", "k", NULL);
+    CHECK_INT(SL_REPLY_INTEGER, s.type);
+    CHECK_INT(1, s.integer);
+    CHECK_INT(-1, fake_redis_ttl("k"));
+    s = fake_command("PEXPIRE", "k", "1500");
+    CHECK_INT(SL_REPLY_INTEGER, s.type);
+    CHECK_INT(1, s.integer);
+    CHECK_INT(1500, fake_redis_ttl("k"));
+    s = fake_command("incr", "k", NULL);
+    CHECK_INT(2, s.integer);
+    CHECK_INT(1500, fake_redis_ttl("k"));   /* INCR keeps the expiry, as in Redis */
+    s = fake_command("GET", "k", NULL);
+    CHECK_INT(SL_REPLY_STRING, s.type);
+    CHECK_STR("2", s.str);
+    s = fake_command("DECR", "gone", NULL);
+    CHECK_INT(-1, s.integer);
+    s = fake_command("PEXPIRE", "nothing", "10");
+    CHECK_INT(0, s.integer);
+    CHECK_INT(-2, fake_redis_ttl("nothing"));
+    s = fake_command("PEXPIRE", "k", "soon");
+    CHECK_INT(SL_REPLY_ERROR, s.type);
+    CHECK_STR("ERR value is not an integer or out of range", s.str);
+    s = fake_command("EVAL", "k", NULL);
+    CHECK_STR("ERR unknown command", s.str);
+    s = fake_command("GET", NULL, NULL);
+    CHECK_STR("ERR wrong number of arguments", s.str);
+    static const char *const not_integers[] = {"abc", "", "007", "+7", " 7", "-0", "1.5",
+                                               "9223372036854775808"};
+    for (size_t i = 0; i < sizeof not_integers / sizeof not_integers[0]; i++) {
+        fake_redis_set("n", not_integers[i]);
+        s = fake_command("INCR", "n", NULL);
+        CHECK_STR("ERR value is not an integer or out of range", s.str);
+        CHECK_STR(not_integers[i], fake_redis_value("n"));
+    }
+    fake_redis_set("n", "9223372036854775807");
+    s = fake_command("INCR", "n", NULL);
+    CHECK_STR("ERR increment or decrement would overflow", s.str);
+    fake_redis_set("n", "-9223372036854775808");
+    s = fake_command("DECR", "n", NULL);
+    CHECK_STR("ERR increment or decrement would overflow", s.str);
+
+    CHECK_INT(20, fake_redis_n_sent());
+    CHECK_STR("PEXPIRE k 1500", fake_redis_sent(2));
+    fake_redis_forget_sent();
+    fake_redis_fault(2, FAKE_REPLY_ERROR);
+    fake_redis_fault(3, FAKE_REPLY_TIMEOUT);
+    fake_redis_fault(1, FAKE_SEND_FAILS);
+    const char *argv[2] = {"INCR", "k"};
+    size_t lens[2] = {4, 1};
+    seen_reply_t r1 = {0}, r2 = {0}, r3 = {0};
+    CHECK_INT(-1, rl_host->redis_call(NULL, 2, argv, lens, record_reply, &r1));
+    CHECK_INT(0, rl_host->redis_call(NULL, 2, argv, lens, record_reply, &r2));
+    CHECK_INT(0, rl_host->redis_call(NULL, 2, argv, lens, record_reply, &r3));
+    CHECK_INT(2, fake_redis_pending());
+    CHECK_INT(2, fake_redis_deliver());
+    CHECK_INT(0, r1.calls);
+    CHECK_INT(SL_REPLY_ERROR, r2.type);
+    CHECK_STR("ERR boom", r2.str);
+    CHECK_STR("", r2.err);
+    CHECK_INT(0, r3.type);   /* no reply at all */
+    CHECK_STR("timeout", r3.err);
+    CHECK_STR("2", fake_redis_value("k"));   /* none of the three ran */
+    CHECK_INT(2, fake_redis_n_sent());   /* what could not be sent is not in the log */
+    fake_redis_clear();
+    CHECK_INT(0, fake_redis_n_sent());
+    CHECK_STR(NULL, fake_redis_value("k"));
+}
+
+/* t0 is 250 ms into a 1 s window: limit windows of 1000 and 2000 ms start
+ * at 1700000000000, one of 3700 ms at 1699999998300. */
+static const int64_t t0 = 1700000000250000LL;
+
+static void test_window_sliding_shapes(void)
+{
+    char err[256];
+    rl_conf_t *c = conf_of("{\"limits\": [{\"count\": 3, \"window\": 1000},"
+                           " {\"count\": 7, \"window\": 3700}],"
+                           " \"algorithm\": \"sliding_window\", \"key\": [\"ip\"]}", err, sizeof err);
+    fake_redis_clear();
+    struct sl_req r = {0};
+    rl_redis_window_t w;
+    window_run_t run;
+    const char *k0 = "rl:{s}:0:1700000000000", *k1 = "rl:{s}:1:1699999998300";
+
+    /* the first request of both windows */
+    CHECK_INT(0, window_send(&w, &run, c, &r, "rl:{s}", t0));
+    CHECK_INT(0, run.done_calls);
+    CHECK_INT(4, fake_redis_pending());
+    CHECK_INT(4, fake_redis_n_sent());
+    CHECK_STR("INCR rl:{s}:0:1700000000000", fake_redis_sent(0));
+    CHECK_STR("GET rl:{s}:0:1699999999000", fake_redis_sent(1));
+    CHECK_STR("INCR rl:{s}:1:1699999998300", fake_redis_sent(2));
+    CHECK_STR("GET rl:{s}:1:1699999994600", fake_redis_sent(3));
+    CHECK_INT(6, fake_redis_deliver());   /* the four replies, then the two PEXPIREs' */
+    CHECK_INT(1, run.done_calls);
+    CHECK_INT(1, run.result);
+    CHECK_VERDICT(run.verdicts[0], 1, 2, 750, 0);
+    CHECK_VERDICT(run.verdicts[1], 1, 6, 1750, 0);
+    CHECK_INT(6, fake_redis_n_sent());
+    /* window end - now + 1000, and one window more to serve as the previous */
+    CHECK_STR("PEXPIRE rl:{s}:0:1700000000000 2750", fake_redis_sent(4));
+    CHECK_STR("PEXPIRE rl:{s}:1:1699999998300 6450", fake_redis_sent(5));
+    CHECK_INT(2750, fake_redis_ttl(k0));
+    CHECK_INT(6450, fake_redis_ttl(k1));
+    CHECK_STR("1", fake_redis_value(k0));
+    CHECK_STR("1", fake_redis_value(k1));
+
+    /* the second one: counted, no new expiry */
+    fake_redis_forget_sent();
+    CHECK_INT(0, window_send(&w, &run, c, &r, "rl:{s}", t0 + 100000));
+    CHECK_INT(4, fake_redis_deliver());
+    CHECK_INT(1, run.result);
+    CHECK_VERDICT(run.verdicts[0], 1, 1, 650, 0);
+    CHECK_VERDICT(run.verdicts[1], 1, 5, 1650, 0);
+    CHECK_INT(4, fake_redis_n_sent());
+    CHECK_INT(2750, fake_redis_ttl(k0));
+    CHECK_STR("2", fake_redis_value(k0));
+    CHECK_STR("2", fake_redis_value(k1));
+
+    CHECK_INT(0, window_send(&w, &run, c, &r, "rl:{s}", t0 + 200000));
+    fake_redis_deliver();
+    CHECK_INT(1, run.result);
+    CHECK_VERDICT(run.verdicts[0], 1, 0, 550, 0);
+
+    /* refused by limit 0: taken back out of both */
+    fake_redis_forget_sent();
+    CHECK_INT(0, window_send(&w, &run, c, &r, "rl:{s}", t0 + 300000));
+    CHECK_INT(6, fake_redis_deliver());
+    CHECK_INT(1, run.done_calls);
+    CHECK_INT(0, run.result);
+    CHECK_VERDICT(run.verdicts[0], 0, 0, 784, 784);
+    CHECK_VERDICT(run.verdicts[1], 1, 3, 1450, 0);
+    CHECK_INT(6, fake_redis_n_sent());
+    CHECK_STR("DECR rl:{s}:0:1700000000000", fake_redis_sent(4));
+    CHECK_STR("DECR rl:{s}:1:1699999998300", fake_redis_sent(5));
+    CHECK_STR("3", fake_redis_value(k0));
+    CHECK_STR("3", fake_redis_value(k1));
+
+    /* an error reply to the first GET: failed, both counts taken back */
+    fake_redis_forget_sent();
+    fake_redis_fault(2, FAKE_REPLY_ERROR);
+    CHECK_INT(0, window_send(&w, &run, c, &r, "rl:{s}", t0 + 400000));
+    CHECK_INT(6, fake_redis_deliver());
+    CHECK_INT(1, run.done_calls);
+    CHECK_INT(-1, run.result);
+    CHECK_STR("ERR boom", w.why);
+    CHECK_INT(6, fake_redis_n_sent());
+    CHECK_STR("DECR rl:{s}:0:1700000000000", fake_redis_sent(4));
+    CHECK_STR("DECR rl:{s}:1:1699999998300", fake_redis_sent(5));
+    CHECK_STR("3", fake_redis_value(k0));
+    CHECK_STR("3", fake_redis_value(k1));
+
+    /* no answer to the last GET */
+    fake_redis_fault(4, FAKE_REPLY_TIMEOUT);
+    CHECK_INT(0, window_send(&w, &run, c, &r, "rl:{s}", t0 + 400000));
+    fake_redis_deliver();
+    CHECK_INT(1, run.done_calls);
+    CHECK_INT(-1, run.result);
+    CHECK_STR("timeout", w.why);
+    CHECK_STR("3", fake_redis_value(k0));
+    CHECK_STR("3", fake_redis_value(k1));
+
+    /* two failures: the first one is the reason; an INCR refused by Redis
+     * is not taken back, and one without an answer (it may have landed)
+     * gets its counter's expiry, which nothing else would set */
+    fake_redis_forget_sent();
+    fake_redis_fault(1, FAKE_REPLY_ERROR);
+    fake_redis_fault(3, FAKE_REPLY_TIMEOUT);
+    CHECK_INT(0, window_send(&w, &run, c, &r, "rl:{s}", t0 + 400000));
+    CHECK_INT(5, fake_redis_deliver());
+    CHECK_INT(1, run.done_calls);
+    CHECK_INT(-1, run.result);
+    CHECK_STR("ERR boom", w.why);
+    CHECK_INT(5, fake_redis_n_sent());
+    /* window end 1699999998300 + 3700, less now 1700000000650, plus a second
+     * and (sliding) one window */
+    CHECK_STR("PEXPIRE rl:{s}:1:1699999998300 6050", fake_redis_sent(4));
+    CHECK_STR("3", fake_redis_value(k0));
+    CHECK_STR("3", fake_redis_value(k1));
+
+    /* the first command cannot be sent: nothing in flight, done never runs */
+    fake_redis_forget_sent();
+    fake_redis_fault(1, FAKE_SEND_FAILS);
+    CHECK_INT(-1, window_send(&w, &run, c, &r, "rl:{s}", t0 + 400000));
+    CHECK_STR("could not send the command", w.why);
+    CHECK_INT(0, fake_redis_pending());
+    CHECK_INT(0, fake_redis_deliver());
+    CHECK_INT(0, run.done_calls);
+    CHECK_INT(0, fake_redis_n_sent());
+    CHECK_STR("3", fake_redis_value(k0));
+
+    /* the second cannot be sent: the first still ends the check, as failed */
+    fake_redis_fault(2, FAKE_SEND_FAILS);
+    CHECK_INT(0, window_send(&w, &run, c, &r, "rl:{s}", t0 + 400000));
+    CHECK_INT(1, fake_redis_pending());
+    CHECK_INT(0, run.done_calls);
+    CHECK_INT(2, fake_redis_deliver());
+    CHECK_INT(1, run.done_calls);
+    CHECK_INT(-1, run.result);
+    CHECK_STR("could not send the command", w.why);
+    CHECK_INT(2, fake_redis_n_sent());
+    CHECK_STR("INCR rl:{s}:0:1700000000000", fake_redis_sent(0));
+    CHECK_STR("DECR rl:{s}:0:1700000000000", fake_redis_sent(1));
+    CHECK_STR("3", fake_redis_value(k0));
+    CHECK_STR("3", fake_redis_value(k1));
+
+    /* a failed check that created a counter still gives it its expiry */
+    fake_redis_forget_sent();
+    fake_redis_fault(4, FAKE_REPLY_ERROR);
+    CHECK_INT(0, window_send(&w, &run, c, &r, "rl:{s}", t0 + 1000000));
+    CHECK_INT(7, fake_redis_deliver());
+    CHECK_INT(-1, run.result);
+    CHECK_INT(7, fake_redis_n_sent());
+    CHECK_STR("GET rl:{s}:0:1700000000000", fake_redis_sent(1));
+    CHECK_STR("PEXPIRE rl:{s}:0:1700000001000 2750", fake_redis_sent(4));
+    CHECK_STR("DECR rl:{s}:0:1700000001000", fake_redis_sent(5));
+    CHECK_STR("DECR rl:{s}:1:1699999998300", fake_redis_sent(6));
+    CHECK_STR("0", fake_redis_value("rl:{s}:0:1700000001000"));
+    CHECK_INT(2750, fake_redis_ttl("rl:{s}:0:1700000001000"));
+    CHECK_STR("3", fake_redis_value(k1));
+    rl_conf_free(c);
+}
+
+static void test_window_fixed_shapes(void)
+{
+    char err[256];
+    rl_conf_t *c = conf_of("{\"limits\": [{\"count\": 5, \"window\": 1000},"
+                           " {\"count\": 2, \"window\": 2000}],"
+                           " \"algorithm\": \"fixed_window\", \"key\": [\"ip\"]}", err, sizeof err);
+    fake_redis_clear();
+    struct sl_req r = {0};
+    rl_redis_window_t w;
+    window_run_t run;
+    CHECK_INT(0, window_send(&w, &run, c, &r, "rl:{f}", t0));
+    CHECK_INT(2, fake_redis_pending());
+    CHECK_INT(4, fake_redis_deliver());
+    CHECK_INT(1, run.result);
+    CHECK_VERDICT(run.verdicts[0], 1, 4, 750, 0);
+    CHECK_VERDICT(run.verdicts[1], 1, 1, 1750, 0);
+    CHECK_INT(4, fake_redis_n_sent());
+    CHECK_STR("INCR rl:{f}:0:1700000000000", fake_redis_sent(0));
+    CHECK_STR("INCR rl:{f}:1:1700000000000", fake_redis_sent(1));
+    /* window end - now + 1000: a fixed window is never read as the previous */
+    CHECK_STR("PEXPIRE rl:{f}:0:1700000000000 1750", fake_redis_sent(2));
+    CHECK_STR("PEXPIRE rl:{f}:1:1700000000000 2750", fake_redis_sent(3));
+
+    CHECK_INT(0, window_send(&w, &run, c, &r, "rl:{f}", t0 + 50000));
+    fake_redis_deliver();
+    CHECK_INT(1, run.result);
+    CHECK_VERDICT(run.verdicts[0], 1, 3, 700, 0);
+    CHECK_VERDICT(run.verdicts[1], 1, 0, 1700, 0);
+
+    /* refused by limit 1 only: limit 0 does not keep it either */
+    fake_redis_forget_sent();
+    CHECK_INT(0, window_send(&w, &run, c, &r, "rl:{f}", t0 + 100000));
+    CHECK_INT(4, fake_redis_deliver());
+    CHECK_INT(0, run.result);
+    CHECK_VERDICT(run.verdicts[0], 1, 2, 650, 0);
+    CHECK_VERDICT(run.verdicts[1], 0, 0, 1650, 1650);
+    CHECK_INT(4, fake_redis_n_sent());
+    CHECK_STR("DECR rl:{f}:0:1700000000000", fake_redis_sent(2));
+    CHECK_STR("DECR rl:{f}:1:1700000000000", fake_redis_sent(3));
+    CHECK_STR("2", fake_redis_value("rl:{f}:0:1700000000000"));
+    CHECK_STR("2", fake_redis_value("rl:{f}:1:1700000000000"));
+    CHECK_INT(1750, fake_redis_ttl("rl:{f}:0:1700000000000"));
+
+    /* the second limit's INCR cannot be sent: the first is taken back */
+    fake_redis_forget_sent();
+    fake_redis_fault(2, FAKE_SEND_FAILS);
+    CHECK_INT(0, window_send(&w, &run, c, &r, "rl:{f}", t0 + 100000));
+    CHECK_INT(2, fake_redis_deliver());
+    CHECK_INT(-1, run.result);
+    CHECK_STR("could not send the command", w.why);
+    CHECK_STR("DECR rl:{f}:0:1700000000000", fake_redis_sent(1));
+    CHECK_STR("2", fake_redis_value("rl:{f}:0:1700000000000"));
+    rl_conf_free(c);
+}
+
+/* Two checks in flight at once share the counters: INCR gives each its own
+ * count, so only one of them gets the last place. */
+static void test_window_in_flight_together(void)
+{
+    char err[256];
+    rl_conf_t *c = conf_of("{\"limits\": [{\"count\": 1, \"window\": 1000}],"
+                           " \"algorithm\": \"fixed_window\", \"key\": [\"ip\"]}", err, sizeof err);
+    fake_redis_clear();
+    struct sl_req ra = {0}, rb = {0};
+    rl_redis_window_t wa, wb;
+    window_run_t a, b;
+    CHECK_INT(0, window_send(&wa, &a, c, &ra, "rl:{c}", t0));
+    CHECK_INT(0, window_send(&wb, &b, c, &rb, "rl:{c}", t0));
+    CHECK_INT(4, fake_redis_deliver());   /* two INCRs, A's PEXPIRE, B's DECR */
+    CHECK_INT(1, a.result);
+    CHECK_VERDICT(a.verdicts[0], 1, 0, 750, 0);
+    CHECK_INT(0, b.result);
+    CHECK_VERDICT(b.verdicts[0], 0, 0, 750, 750);
+    CHECK_STR("PEXPIRE rl:{c}:0:1700000000000 1750", fake_redis_sent(2));
+    CHECK_STR("DECR rl:{c}:0:1700000000000", fake_redis_sent(3));
+    CHECK_STR("1", fake_redis_value("rl:{c}:0:1700000000000"));
+    rl_conf_free(c);
+}
+
+/* What Redis may hold that this plugin did not write. */
+static void test_window_odd_values(void)
+{
+    char err[256];
+    rl_conf_t *c = conf_of("{\"limits\": [{\"count\": 3, \"window\": 1000}],"
+                           " \"algorithm\": \"sliding_window\", \"key\": [\"ip\"]}", err, sizeof err);
+    struct sl_req r = {0};
+    rl_redis_window_t w;
+    window_run_t run;
+    /* The previous window's count as GET returns it: only plain decimals of
+     * up to 18 digits are numbers, anything else is an empty counter. */
+    static const struct {
+        const char *text;
+        int64_t prev;
+        int result;
+    } previous[] = {
+        {"1", 1, 1}, {"007", 7, 0}, {"999999999999999999", 999999999999999999LL, 0},
+        {"abc", 0, 1}, {"", 0, 1}, {"12a", 0, 1}, {"-5", 0, 1}, {"+7", 0, 1}, {" 7", 0, 1},
+        {"1234567890123456789", 0, 1},
+    };
+    for (size_t i = 0; i < sizeof previous / sizeof previous[0]; i++) {
+        fake_redis_clear();
+        fake_redis_set("rl:{o}:0:1699999999000", previous[i].text);
+        CHECK_INT(0, window_send(&w, &run, c, &r, "rl:{o}", t0));
+        fake_redis_deliver();
+        CHECK_INT(1, run.done_calls);
+        CHECK_INT(previous[i].prev, w.prev[0]);
+        CHECK_INT(previous[i].result, run.result);
+    }
+    fake_redis_clear();
+    fake_redis_set("rl:{o}:0:1699999999000", "1");
+    window_send(&w, &run, c, &r, "rl:{o}", t0);
+    fake_redis_deliver();
+    CHECK_VERDICT(run.verdicts[0], 1, 1, 750, 0);   /* 1 * 0.75 + 0 + 1 = 1.75 of 3 */
+
+    /* a current counter INCR cannot add to: Redis refuses, nothing counted */
+    fake_redis_clear();
+    fake_redis_set("rl:{o}:0:1700000000000", "abc");
+    CHECK_INT(0, window_send(&w, &run, c, &r, "rl:{o}", t0));
+    fake_redis_deliver();
+    CHECK_INT(-1, run.result);
+    CHECK_STR("ERR value is not an integer or out of range", w.why);
+    CHECK_INT(2, fake_redis_n_sent());
+    CHECK_STR("abc", fake_redis_value("rl:{o}:0:1700000000000"));
+
+    /* a counter below zero (a take-back that came after its counter had
+     * expired): INCR answers 0; the request counts as the window's first,
+     * which gives the counter its expiry back */
+    fake_redis_clear();
+    fake_redis_set("rl:{o}:0:1700000000000", "-1");
+    CHECK_INT(0, window_send(&w, &run, c, &r, "rl:{o}", t0));
+    fake_redis_deliver();
+    CHECK_INT(1, run.result);
+    CHECK_STR("", w.why);
+    CHECK_INT(0, w.curr[0]);
+    CHECK_INT(3, fake_redis_n_sent());
+    /* 750 ms left of the window, a second, and one window (sliding) */
+    CHECK_STR("PEXPIRE rl:{o}:0:1700000000000 2750", fake_redis_sent(2));
+    CHECK_STR("0", fake_redis_value("rl:{o}:0:1700000000000"));
+    fake_redis_clear();
+    rl_conf_free(c);
 }
 
 int main(void)
@@ -663,7 +1156,14 @@ int main(void)
     test_local_token_bucket();
     test_local_threads();
     test_script_matches_c();
+    test_fake_redis();
+    test_window_matches_local();
+    test_window_sliding_shapes();
+    test_window_fixed_shapes();
+    test_window_in_flight_together();
+    test_window_odd_values();
     fake_dict_clear();
+    fake_redis_clear();
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
