@@ -165,8 +165,14 @@ static void request_finish(sl_conn_t *c)
     }
     c->state = SL_CONN_HEAD;
     c->input_seen = false;
-    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-    bufferevent_enable(c->bev, EV_READ);
+    /* Each of these re-adds libevent's events (a heap update apiece): only
+     * when something changed them. */
+    if (c->drain_mark) {
+        bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+        c->drain_mark = false;
+    }
+    if (!(bufferevent_get_enabled(c->bev) & EV_READ))
+        bufferevent_enable(c->bev, EV_READ);
     arm_timer(c, conn_opts(c)->keepalive_timeout_ms);
     if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
         conn_process_input(c);
@@ -438,7 +444,7 @@ static void conn_writecb(struct bufferevent *bev, void *arg)
     sl_conn_t *c = arg;
     sl_request_t *r = c->req;
     size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
-    if (pending == 0 && !c->tls)
+    if (pending == 0 && !c->tls && (bufferevent_get_enabled(bev) & EV_WRITE))
         bufferevent_disable(bev, EV_WRITE);
     if (!r) {
         if (c->state == SL_CONN_CLOSING && pending == 0)
@@ -462,6 +468,7 @@ static void conn_writecb(struct bufferevent *bev, void *arg)
         void (*cb)(sl_request_t *) = r->on_drain;
         r->on_drain = NULL;
         bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+        c->drain_mark = false;
         cb(r);
     }
 }
@@ -575,6 +582,7 @@ size_t sl_request_output_pending(const sl_request_t *r)
 
 void sl_request_want_drain(sl_request_t *r, size_t low)
 {
+    r->conn->drain_mark = true;
     bufferevent_setwatermark(r->conn->bev, EV_WRITE, low, 0);
 }
 

@@ -35,6 +35,7 @@ typedef struct sl_conn {
     sl_request_t *req;
     bool close_after;       /* close once the current response is written */
     bool input_seen;        /* bytes of a new request arrived (drain logic) */
+    bool drain_mark;        /* a write low-water mark is set (sl_request_want_drain) */
     struct sl_conn *prev, *next;
 } sl_conn_t;
 

@@ -92,7 +92,6 @@ sl_upconn_t *sl_pool_get(sl_pool_t *p, const char *key)
         return NULL;
     sl_upconn_t *uc = b->idle;
     unlink_idle(uc);
-    bufferevent_set_timeouts(uc->bev, NULL, NULL);
     bufferevent_setcb(uc->bev, NULL, NULL, NULL, NULL);
     return uc;
 }
@@ -135,9 +134,9 @@ void sl_pool_put(sl_upconn_t *uc, int64_t idle_timeout_ms, int max_idle)
     uc->pool->n_idle++;
     struct timeval tv = sl_tv_ms(idle_timeout_ms);
     bufferevent_set_timeouts(uc->bev, &tv, NULL);
-    bufferevent_setwatermark(uc->bev, EV_READ, 0, 0);
     bufferevent_setcb(uc->bev, idle_readcb, NULL, idle_eventcb, uc);
-    bufferevent_enable(uc->bev, EV_READ);
+    if (!(bufferevent_get_enabled(uc->bev) & EV_READ))
+        bufferevent_enable(uc->bev, EV_READ);
 }
 
 int sl_pool_idle_count(sl_pool_t *p) { return p->n_idle; }

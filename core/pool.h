@@ -24,7 +24,9 @@ typedef struct sl_upconn {
 sl_pool_t *sl_pool_new(struct event_base *base);
 void sl_pool_free(sl_pool_t *p);
 /* An idle connection for key, or NULL. The caller owns the result and must set
- * its own bufferevent callbacks. */
+ * its own bufferevent callbacks and timeouts: the idle read timeout is still
+ * set (clearing it here would cost a second re-arm for callers that set
+ * their own right away). */
 sl_upconn_t *sl_pool_get(sl_pool_t *p, const char *key);
 /* Wraps a freshly connected bufferevent (the key names where it goes). */
 sl_upconn_t *sl_upconn_new(sl_pool_t *p, const char *key, struct bufferevent *bev);

@@ -379,14 +379,19 @@ static void send_request(sl_proxy_t *px)
     evtimer_del(px->timer);
     struct timeval rtv = sl_tv_ms(px->to.read_ms), wtv = sl_tv_ms(px->to.send_ms);
     bufferevent_set_timeouts(bev, &rtv, &wtv);
-    bufferevent_setwatermark(bev, EV_READ, 0, 0);
     bufferevent_setcb(bev, px_readcb, NULL, px_eventcb, px);
-    bufferevent_disable(bev, EV_WRITE);
+    /* Upstream connections keep the default read watermarks throughout, and
+     * a pooled one is already reading (set_timeouts above re-armed it):
+     * each needless enable or disable re-adds libevent's events. */
+    short enabled = bufferevent_get_enabled(bev);
+    if (enabled & EV_WRITE)
+        bufferevent_disable(bev, EV_WRITE);
     struct evbuffer *out = bufferevent_get_output(bev);
     evbuffer_add_buffer_reference(out, px->up_head);
     if (px->r->body)
         evbuffer_add_buffer_reference(out, px->r->body);
-    bufferevent_enable(bev, EV_READ);
+    if (!(enabled & EV_READ))
+        bufferevent_enable(bev, EV_READ);
     sl_bev_send(bev, px->up->conf->targets[px->target].tls);
 }
 
