@@ -670,7 +670,12 @@ const sl_http_header_t *sl_http_find_header(const sl_http_header_t *h, int n, co
 
 bool sl_http_header_has_token(const char *value, size_t len, const char *token)
 {
-    size_t token_len = strlen(token), i = 0;
+    return sl_http_header_has_token_n(value, len, token, strlen(token));
+}
+
+bool sl_http_header_has_token_n(const char *value, size_t len, const char *token, size_t token_len)
+{
+    size_t i = 0;
     while (i < len) {
         size_t start = i;
         while (i < len && value[i] != ',')

@@ -133,5 +133,7 @@ bool sl_http_is_token(const char *s, size_t len);
  * or NUL from a plugin would start a header (or a message) of its own. */
 bool sl_http_is_field_value(const char *s, size_t len);
 bool sl_http_header_has_token(const char *value, size_t len, const char *token);
+/* The same for a token of token_len bytes (not NUL-terminated). */
+bool sl_http_header_has_token_n(const char *value, size_t len, const char *token, size_t token_len);
 
 #endif

@@ -64,31 +64,33 @@ static void attempt(sl_proxy_t *px);
 static void px_readcb(struct bufferevent *bev, void *arg);
 static void px_eventcb(struct bufferevent *bev, short events, void *arg);
 
-static const char *const hop_by_hop[] = {
-    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-    "upgrade", "proxy-authorization", NULL,
-};
-
 static bool name_is(const char *name, size_t len, const char *lower)
 {
     return strlen(lower) == len && strncasecmp(name, lower, len) == 0;
 }
 
+/* Runs for every header of every request and response: the length picks
+ * the few names worth comparing. */
+static bool is_hop_by_hop_name(const char *name, size_t len)
+{
+#define IS(lit) (strncasecmp(name, lit, sizeof lit - 1) == 0)
+    switch (len) {
+    case 2: return IS("te");
+    case 7: return IS("trailer") || IS("upgrade");
+    case 10: return IS("connection") || IS("keep-alive");
+    case 16: return IS("proxy-connection");
+    case 17: return IS("transfer-encoding");
+    case 19: return IS("proxy-authorization");
+    default: return false;
+    }
+#undef IS
+}
+
+/* Hop-by-hop by name, or named in the message's Connection header. */
 static bool is_hop_by_hop(const char *name, size_t len, const char *conn_value, size_t conn_len)
 {
-    for (int i = 0; hop_by_hop[i]; i++)
-        if (name_is(name, len, hop_by_hop[i]))
-            return true;
-    if (conn_value) {
-        char tok[128];
-        if (len < sizeof tok) {
-            memcpy(tok, name, len);
-            tok[len] = '\0';
-            if (sl_http_header_has_token(conn_value, conn_len, tok))
-                return true;
-        }
-    }
-    return false;
+    return is_hop_by_hop_name(name, len) ||
+           (conn_value && sl_http_header_has_token_n(conn_value, conn_len, name, len));
 }
 
 static void px_release_conn(sl_proxy_t *px, bool reusable)

@@ -766,6 +766,12 @@ static void test_has_token(void)
     v = "xclose";
     CHECK(0, sl_http_header_has_token(v, strlen(v), "close"));
     CHECK(0, sl_http_header_has_token("", 0, "close"));
+    /* a token that is a header name inside a parsed head: only its length
+     * bounds it */
+    v = "X-Trace, keep-alive";
+    CHECK(1, sl_http_header_has_token_n(v, strlen(v), "x-trace: 1", 7));
+    CHECK(0, sl_http_header_has_token_n(v, strlen(v), "x-trace: 1", 8));
+    CHECK(0, sl_http_header_has_token_n(v, strlen(v), "x-trac", 6));
     v = "a,,close";
     CHECK(1, sl_http_header_has_token(v, strlen(v), "close"));
     v = "close,";
