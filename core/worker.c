@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "log.h"
 #include "pool.h"
+#include "proxy.h"
 #include "redis.h"
 #include "reqid.h"
 
@@ -304,6 +305,7 @@ void sl_worker_join_and_free(sl_worker_t *w)
     }
     free(w->htps);
     sl_pool_free(w->pool);
+    sl_proxy_worker_free(w);
     if (w->wake_ev)
         event_free(w->wake_ev);
     if (w->base && w->wake_fd >= 0)   /* a worker never initialised has fd 0 */

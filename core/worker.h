@@ -34,6 +34,7 @@ typedef struct sl_worker {
     struct event *drain_timer;
     atomic_bool draining;
     struct sl_pool *pool;
+    struct sl_proxy_stock *px_stock; /* spare timers and buffers for proxied requests */
     struct sl_redis *redis;          /* NULL without a redis: section */
     sl_snapshot_t **retired;         /* replaced snapshots with requests still running here */
     int n_retired;
