@@ -60,3 +60,21 @@ void sl_arena_free(sl_arena_t *a)
     }
     memset(a, 0, sizeof *a);
 }
+
+void sl_arena_reset(sl_arena_t *a)
+{
+    sl_arena_block_t *keep = NULL, *b = a->head;
+    while (b) {
+        sl_arena_block_t *next = b->next;
+        if (!keep && b->cap == SL_ARENA_BLOCK)
+            keep = b;
+        else
+            free(b);
+        b = next;
+    }
+    if (keep)
+        keep->next = NULL;
+    a->head = keep;
+    a->used = 0;
+    a->cap = keep ? keep->cap : 0;
+}

@@ -20,5 +20,8 @@ void *sl_arena_alloc(sl_arena_t *a, size_t n);      /* zeroed, 16-byte aligned; 
 void *sl_arena_alloc_raw(sl_arena_t *a, size_t n);
 char *sl_arena_strndup(sl_arena_t *a, const char *s, size_t n);
 void sl_arena_free(sl_arena_t *a);
+/* Empties a, keeping one standard-size block (if it has one) for its next
+ * use: a recycled request then starts without a malloc. */
+void sl_arena_reset(sl_arena_t *a);
 
 #endif

@@ -46,5 +46,8 @@ sl_conn_t *sl_conn_new(sl_worker_t *w, struct bufferevent *bev, const struct soc
 void sl_conn_drain(sl_conn_t *c);
 /* Closes now, whatever is in flight (shutdown after the drain timeout). */
 void sl_conn_free(sl_conn_t *c);
+/* Frees the worker's stock of spare request records (after its last
+ * connection is gone). */
+void sl_conn_worker_free(struct sl_worker *w);
 
 #endif

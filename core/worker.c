@@ -296,6 +296,7 @@ void sl_worker_join_and_free(sl_worker_t *w)
         pthread_join(w->thread, NULL);
     while (w->conns)
         sl_conn_free(w->conns);
+    sl_conn_worker_free(w);
     for (int i = 0; i < w->n_htps; i++) {
         evhtp_t *htp = w->htps[i];
         listener_ctx_t *lc = htp->arg;

@@ -35,6 +35,8 @@ typedef struct sl_worker {
     atomic_bool draining;
     struct sl_pool *pool;
     struct sl_proxy_stock *px_stock; /* spare timers and buffers for proxied requests */
+    struct sl_request **req_stock;   /* spare request records (conn.c), up to SL_REQ_STOCK_MAX */
+    int n_req_stock;
     struct sl_redis *redis;          /* NULL without a redis: section */
     sl_snapshot_t **retired;         /* replaced snapshots with requests still running here */
     int n_retired;
