@@ -148,6 +148,12 @@ static const char *h_req_id(sl_req_t *r) { return REQ(r)->request_id; }
 static const char *h_req_route(sl_req_t *r) { return REQ(r)->route ? REQ(r)->route->name : NULL; }
 static int h_req_is_tls(sl_req_t *r) { return sl_request_is_tls(REQ(r)); }
 
+static const char *h_req_upstream(sl_req_t *r)
+{
+    const sl_route_t *route = REQ(r)->route;
+    return route && route->upstream ? route->upstream->name : NULL;
+}
+
 /* ---- upstream overrides ------------------------------------------------------ */
 
 /* A header a plugin sets must be one the peer reads as one header: the
@@ -935,6 +941,7 @@ static const sl_host_t host_table = {
     .req_cleanup = h_req_cleanup,
     .req_slot = h_req_slot,
     .hash64 = h_hash64,
+    .req_upstream = h_req_upstream,
     .resume = h_resume,
     .sleep = h_sleep,
     .http_call = h_http_call,

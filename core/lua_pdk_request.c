@@ -126,6 +126,11 @@ static int get_route(lua_State *L)
     return push_optz(L, sl_lua_host()->req_route(req(L, "sluice.request.get_route")));
 }
 
+static int get_upstream(lua_State *L)
+{
+    return push_optz(L, sl_lua_host()->req_upstream(req(L, "sluice.request.get_upstream")));
+}
+
 static int is_tls(lua_State *L)
 {
     lua_pushboolean(L, sl_lua_host()->req_is_tls(req(L, "sluice.request.is_tls")) != 0);
@@ -145,6 +150,7 @@ void sl_lua_open_request(lua_State *L, sl_lua_state_t *st)
         { "get_client_ip", get_client_ip },
         { "get_id", get_id },
         { "get_route", get_route },
+        { "get_upstream", get_upstream },
         { "is_tls", is_tls },
         { NULL, NULL },
     };

@@ -1,7 +1,7 @@
 /* concurrency-limit: at most `max` requests in flight per key (route,
- * consumer, or all requests), from the access phase until the client has
- * the response's last byte. Up to `queue` more wait, each at most
- * `queue_timeout`, for a slot; anyone beyond that gets 503 with
+ * consumer, upstream, or all requests), from the access phase until the
+ * client has the response's last byte. Up to `queue` more wait, each at
+ * most `queue_timeout`, for a slot; anyone beyond that gets 503 with
  * Retry-After.
  *
  * The counts live in the shared dictionary "concurrency-limit", so every
@@ -26,7 +26,7 @@
 
 static const sl_host_t *host;
 
-typedef enum { KEY_ROUTE, KEY_CONSUMER, KEY_GLOBAL } key_kind_t;
+typedef enum { KEY_ROUTE, KEY_CONSUMER, KEY_UPSTREAM, KEY_GLOBAL } key_kind_t;
 
 typedef struct limit {
     int64_t max;
@@ -68,6 +68,7 @@ static void *configure(const sl_json_t *conf, char *err, size_t errlen)
     const char *key = host->json_string(host->json_get(conf, "key"), NULL);
     l->key = !key || strcmp(key, "route") == 0 ? KEY_ROUTE
              : strcmp(key, "consumer") == 0    ? KEY_CONSUMER
+             : strcmp(key, "upstream") == 0    ? KEY_UPSTREAM
                                                : KEY_GLOBAL;
     return l;
 }
@@ -87,16 +88,20 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* "route:<name>", "consumer:<name>" or "global", then ":running" or
- * ":waiting". A request without a consumer (an auth plugin that let an
- * anonymous request through) counts as the consumer "". */
+/* "route:<name>", "consumer:<name>", "upstream:<name>" or "global", then
+ * ":running" or ":waiting". A request without a consumer (an auth plugin
+ * that let an anonymous request through) counts as the consumer "", one on
+ * a route without an upstream (its plugins answer) as the upstream "". */
 static char *counter_key(sl_req_t *r, const limit_t *l, const char *which)
 {
-    const char *kind = l->key == KEY_ROUTE ? "route:" : l->key == KEY_CONSUMER ? "consumer:" : "global";
+    const char *kind = l->key == KEY_ROUTE      ? "route:"
+                       : l->key == KEY_CONSUMER ? "consumer:"
+                       : l->key == KEY_UPSTREAM ? "upstream:"
+                                                : "global";
     const char *name = "";
     size_t nlen = 0;
-    if (l->key == KEY_ROUTE) {
-        name = host->req_route(r);
+    if (l->key == KEY_ROUTE || l->key == KEY_UPSTREAM) {
+        name = l->key == KEY_ROUTE ? host->req_route(r) : host->req_upstream(r);
         nlen = name ? strlen(name) : 0;
     } else if (l->key == KEY_CONSUMER) {
         name = host->ctx_get(r, "consumer", &nlen);
@@ -223,7 +228,7 @@ static const sl_plugin_desc_t desc = {
     .phases = SL_PHASE_ACCESS,
     .schema = "{\"fields\": {"
               "\"max\": {\"type\": \"integer\", \"required\": true, \"min\": 1},"
-              "\"key\": {\"type\": \"string\", \"enum\": [\"route\", \"consumer\", \"global\"],"
+              "\"key\": {\"type\": \"string\", \"enum\": [\"route\", \"consumer\", \"upstream\", \"global\"],"
               " \"default\": \"route\"},"
               "\"queue\": {\"type\": \"integer\", \"min\": 0, \"default\": 0},"
               "\"queue_timeout\": {\"type\": \"duration\", \"min\": 0, \"max\": \"1h\", \"default\": \"1s\"}}}",

@@ -233,6 +233,12 @@ typedef struct sl_host {
      * on purpose. Thread-safe. */
     uint64_t (*hash64)(const void *data, size_t len);
 
+    /* ---- appended in ABI 1.1 ---- */
+    /* The name of the upstream the request's route proxies to: a named
+     * upstream's name, or "route:<route name>" for a route with an inline
+     * URL. NULL when the route has no upstream (its plugins answer). */
+    const char *(*req_upstream)(sl_req_t *r);
+
     void *reserved[32];
 } sl_host_t;
 

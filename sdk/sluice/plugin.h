@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 0
+#define SLUICE_ABI_MINOR 1
 
 /* One request as a plugin sees it. Valid until the request's log phase ends. */
 typedef struct sl_req sl_req_t;

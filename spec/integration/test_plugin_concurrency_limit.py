@@ -1,4 +1,4 @@
-"""concurrency-limit: requests in flight per route, consumer or globally,
+"""concurrency-limit: requests in flight per route, consumer, upstream or globally,
 the waiting queue and its timeout, slots given back however a request
 ends (also when the client leaves), several workers, reloads, config
 errors.
@@ -234,6 +234,84 @@ def test_key_consumer_counts_each_consumer_apart(gateway_factory, upstream):
     assert gw.get("/echo", headers=[("X-Api-Key", "alice-key")]).status == 200
 
 
+def with_inline_route(cfg, up, route_plugins):
+    """Adds route "three" (Host three.test) to the same mock, written as an
+    inline URL: its upstream is "route:three", not "backend"."""
+    cfg["routes"].append({"name": "three", "upstream": up.url, "match": {"hosts": ["three.test"]},
+                          "plugins": list(route_plugins)})
+    return cfg
+
+
+def exact_full_body(resp):
+    """The whole 503 body, byte for byte (the request id is the one in X-Request-Id)."""
+    rid = resp.header("X-Request-Id")
+    return ('{"error":{"type":"api_error","code":"concurrency_limit","message":"%s","request_id":"%s"}}'
+            % (FULL, rid)).encode()
+
+
+def test_key_upstream_counts_routes_on_one_upstream_together(gateway_factory, upstream):
+    plugins = [{"concurrency-limit": {"max": 1, "key": "upstream"}}]
+    gw = gateway_factory(two_routes(upstream, plugins))   # "one" and "two" both on "backend"
+    (first,) = hold(gw, upstream, 1, host="one.test")
+    over = gw.get("/echo/two", host="two.test")
+    refused(over)
+    assert bytes(over.body) == exact_full_body(over)
+    assert upstream.count("/echo") == 0
+    upstream.release("a")
+    assert first.wait().status == 200
+    assert gw.get("/echo/two", host="two.test").status == 200
+
+
+def test_key_upstream_counts_another_upstream_apart(gateway_factory, upstream):
+    plugins = [{"concurrency-limit": {"max": 1, "key": "upstream"}}]
+    gw = gateway_factory(with_inline_route(two_routes(upstream, plugins), upstream, plugins))
+    (first,) = hold(gw, upstream, 1, host="one.test")
+    refused(gw.get("/echo/two", host="two.test"))
+    # same mock, but through the inline upstream "route:three": its own count
+    (third,) = hold(gw, upstream, 1, key="c", host="three.test")
+    refused(gw.get("/echo/three", host="three.test"))
+    upstream.release("c")
+    assert third.wait().status == 200
+    refused(gw.get("/echo/two", host="two.test"))         # "backend" is still full
+    upstream.release("a")
+    assert first.wait().status == 200
+    assert gw.get("/echo/two", host="two.test").status == 200
+    assert gw.get("/echo/three", host="three.test").status == 200
+
+
+def test_key_upstream_counts_routes_without_upstream_under_one_empty_name(gateway_factory, upstream):
+    """Routes whose plugins answer have no upstream: they count together,
+    apart from every named upstream."""
+    limit = {"concurrency-limit": {"max": 1, "key": "upstream"}}
+    cfg = two_routes(upstream, [limit])
+    cfg["plugin_dirs"] = [os.environ.get("SLUICE_SPEC_PLUGIN_DIR", "")]
+    # "slow" keeps its request in access for a minute; "quick" answers at once
+    for name, probe in (("slow", {"yield_ms": 60000}), ("quick", {})):
+        probe = dict(probe, tag=name, answer_in="access", answer_status=418)
+        cfg["routes"].append({"name": name, "match": {"hosts": ["%s.test" % name]},
+                              "plugins": [limit, {"probe-a": probe}]})
+    gw = gateway_factory(cfg)
+    (first,) = hold(gw, upstream, 1, host="one.test")
+    assert gw.get("/x", host="quick.test").status == 418     # "backend" being full does not count here
+    answered = 1
+    slow = InFlight(gw, "/x", host="slow.test")
+    deadline = time.monotonic() + scaled(10)
+    while True:     # "quick" is refused once "slow" holds the slot of the name ""
+        resp = gw.get("/x", host="quick.test")
+        answered += 1
+        if resp.status != 418:
+            break
+        assert time.monotonic() < deadline, "the slow request never took the slot"
+    refused(resp)
+    assert not slow.done()
+    assert len(gw.access_log(min_lines=answered)) == answered
+    slow.leave()     # its slot comes back
+    assert [l["status"] for l in gw.access_log(min_lines=answered + 1)][answered:] == [499]
+    assert gw.get("/x", host="quick.test").status == 418
+    upstream.release("a")
+    assert first.wait().status == 200
+
+
 def test_every_worker_shares_the_count(tmp_path):
     with plugin_gateway(tmp_path, "concurrency-limit", {"max": 1}, workers=4) as (gw, up):
         (first,) = hold(gw, up, 1)
@@ -275,7 +353,7 @@ def check(sluice_bin, tmp_path, plugin_yaml):
     ("{}", ".max: missing required field"),
     ("{max: 0}", ".max: must be >= 1"),
     ("{max: many}", ".max: expected integer, got string"),
-    ("{max: 1, key: upstream}", '.key: must be one of "route", "consumer", "global"'),
+    ("{max: 1, key: target}", '.key: must be one of "route", "consumer", "upstream", "global"'),
     ("{max: 1, queue: -1}", ".queue: must be >= 0"),
     ("{max: 1, queue_timeout: forever}", '.queue_timeout: invalid duration "forever"'),
     ("{max: 1, queue_timeout: 2h}", ".queue_timeout: must be <= 1h"),

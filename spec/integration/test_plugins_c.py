@@ -293,8 +293,8 @@ def test_abi_mismatch_is_refused(sluice_bin, tmp_path):
     assert proc.returncode == 1
     so = os.path.join(SPEC_PLUGINS, "abi-future.so")
     assert proc.stderr.splitlines() == [
-        "%s:7: routes[0].plugins[0] (abi-future): %s was built for plugin ABI 99.0 but this "
-        "gateway speaks ABI 1.0; rebuild it against this gateway's SDK" % (path, so)]
+        "%s:7: routes[0].plugins[0] (abi-future): %s was built for plugin ABI 99.1 but this "
+        "gateway speaks ABI 1.1; rebuild it against this gateway's SDK" % (path, so)]
 
 
 def test_unknown_plugin(sluice_bin, tmp_path):

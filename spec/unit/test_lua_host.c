@@ -18,7 +18,7 @@
 #define MAX_OPS 8192
 
 struct sl_req {
-    const char *method, *path, *query, *body, *ip, *id, *route;
+    const char *method, *path, *query, *body, *ip, *id, *route, *upstream;
     int tls;
     const char *hdrs[16];   /* name, value, ... */
     int n_hdrs;
@@ -102,6 +102,7 @@ static const char *f_req_body(sl_req_t *r, size_t *len)
 static const char *f_req_client_ip(sl_req_t *r) { return r->ip; }
 static const char *f_req_id(sl_req_t *r) { return r->id; }
 static const char *f_req_route(sl_req_t *r) { return r->route; }
+static const char *f_req_upstream(sl_req_t *r) { return r->upstream; }
 static int f_req_is_tls(sl_req_t *r) { return r->tls; }
 
 static int f_up_set_header(sl_req_t *r, const char *n, const char *v, size_t vlen)
@@ -482,6 +483,7 @@ static const sl_host_t fake_host = {
     .worker_data = f_worker_data,
     .req_cleanup = f_req_cleanup,
     .req_slot = f_req_slot,
+    .req_upstream = f_req_upstream,
     .resume = f_resume,
     .sleep = f_sleep,
     .http_call = f_http_call,
@@ -521,6 +523,7 @@ static sl_req_t *req_new(const char *id)
     r->ip = "10.0.0.7";
     r->id = id;
     r->route = "api";
+    r->upstream = "backend";
     r->tls = 1;
     r->status = 200;
     static const char *h[] = { "Host", "api.test", "X-Key", "k1", "x-key", "k2", "Accept", "*/*" };
@@ -916,11 +919,23 @@ static void test_request_getters(void)
         "  s.response.exit(200, { method = request.get_method(), path = request.get_path(),\n"
         "    query = request.get_query(), key = request.get_header('X-KEY'), missing = request.get_header('Nope') == nil,\n"
         "    headers = h, list = table.concat(list, ','), body = request.get_body(), ip = request.get_client_ip(),\n"
-        "    id = request.get_id(), route = request.get_route(), tls = request.is_tls(), same = s.request == request,\n"
-        "    conf = conf })\n"
+        "    id = request.get_id(), route = request.get_route(), upstream = request.get_upstream(),\n"
+        "    tls = request.is_tls(), same = s.request == request, conf = conf })\n"
         "end }\n",
         "{\"n\":[1,2],\"s\":\"v\"}");
     sl_req_t *r = req_new("req-get");
+    CHECK_INT(SL_DONE, p.d->rewrite(p.inst, r));
+    CHECK_STR("respond 200 application/json {\"body\":\"{\\\"x\\\":1}\",\"conf\":{\"n\":[1,2],\"s\":\"v\"},"
+              "\"headers\":{\"accept\":\"*/*\",\"host\":\"api.test\",\"x-key\":\"k1\"},\"id\":\"req-get\","
+              "\"ip\":\"10.0.0.7\",\"key\":\"k1\",\"list\":\"Host=api.test,X-Key=k1,x-key=k2,Accept=*/*\","
+              "\"method\":\"POST\",\"missing\":true,\"path\":\"/v1/chat\",\"query\":\"a=1&b=2\",\"route\":"
+              "\"api\",\"same\":true,\"tls\":true,\"upstream\":\"backend\"}\n",
+              r->ops);
+    req_free(r);
+
+    /* a route without an upstream (its plugins answer): nil, so the key is left out */
+    r = req_new("req-get");
+    r->upstream = NULL;
     CHECK_INT(SL_DONE, p.d->rewrite(p.inst, r));
     CHECK_STR("respond 200 application/json {\"body\":\"{\\\"x\\\":1}\",\"conf\":{\"n\":[1,2],\"s\":\"v\"},"
               "\"headers\":{\"accept\":\"*/*\",\"host\":\"api.test\",\"x-key\":\"k1\"},\"id\":\"req-get\","
