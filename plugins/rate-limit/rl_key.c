@@ -106,20 +106,60 @@ size_t rl_key_prefix(const rl_conf_t *c, sl_req_t *r, char *out)
 
 size_t rl_format_int(int64_t v, char *out)
 {
+    /* Two digits per division: window starts have 13. */
+    static const char pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
     char digits[20];
     char *p = digits + sizeof digits;
     /* The magnitude as unsigned, so INT64_MIN needs no special case. */
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
+    while (u >= 100) {
+        const char *d = pairs + 2 * (u % 100);
+        u /= 100;
+        *--p = d[1];
+        *--p = d[0];
+    }
+    if (u >= 10) {
+        *--p = pairs[2 * u + 1];
+        *--p = pairs[2 * u];
+    } else {
+        *--p = (char)('0' + u);
+    }
     size_t len = 0, n = (size_t)(digits + sizeof digits - p);
     if (v < 0)
         out[len++] = '-';
     memcpy(out + len, p, n);
     len += n;
     out[len] = '\0';
+    return len;
+}
+
+/* A window's start is the same for every request of the window, and each
+ * request builds a key from it (two for a sliding window): each thread
+ * keeps the text of the last few starts it formatted. */
+#define WINDOW_TEXT_CACHE 4
+
+static size_t window_start_text(int64_t start, char *out)
+{
+    static _Thread_local struct {
+        int64_t start;
+        size_t len;
+        char text[24];
+    } cache[WINDOW_TEXT_CACHE];
+    static _Thread_local unsigned next;
+    for (int i = 0; i < WINDOW_TEXT_CACHE; i++) {
+        if (cache[i].len > 0 && cache[i].start == start) {
+            memcpy(out, cache[i].text, cache[i].len + 1);
+            return cache[i].len;
+        }
+    }
+    size_t len = rl_format_int(start, out);
+    unsigned slot = next++ % WINDOW_TEXT_CACHE;
+    cache[slot].start = start;
+    cache[slot].len = len;
+    memcpy(cache[slot].text, out, len + 1);
     return len;
 }
 
@@ -133,7 +173,7 @@ size_t rl_key_counter_suffix(int index, int64_t window_start_ms, char *out)
         memcpy(out + len, "tat", 4);
         return len + 3;
     }
-    return len + rl_format_int(window_start_ms, out + len);
+    return len + window_start_text(window_start_ms, out + len);
 }
 
 size_t rl_key_counter(const char *prefix, int index, int64_t window_start_ms, char *out)

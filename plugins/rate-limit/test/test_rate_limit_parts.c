@@ -204,6 +204,40 @@ static void test_format_int(void)
     CHECK_STR("9223372036854775807", out);
     CHECK_INT(20, rl_format_int(INT64_MIN, out));
     CHECK_STR("-9223372036854775808", out);
+    /* digit pairs: every length and every pair position against snprintf */
+    int wrong = 0;
+    char want[32];
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int64_t v = i < 100000 ? i - 50000 : (int64_t)(x >> (i % 64));
+        snprintf(want, sizeof want, "%lld", (long long)v);
+        size_t n = rl_format_int(v, out);
+        wrong += n != strlen(want) || strcmp(out, want) != 0;
+    }
+    CHECK_INT(0, wrong);
+}
+
+/* The key tail reuses a thread's recent window-start texts: starts that come
+ * back after others (more than the cache holds) still read right. */
+static void test_counter_suffix_cache(void)
+{
+    char out[40];
+    int wrong_suffixes = 0;
+    for (int round = 0; round < 3; round++) {
+        for (int64_t k = 0; k < 7; k++) {
+            int64_t start = 1700000000000LL + k * 60000;
+            char want[40];
+            snprintf(want, sizeof want, ":%d:%lld", (int)k, (long long)start);
+            size_t n = rl_key_counter_suffix((int)k, start, out);
+            wrong_suffixes += n != strlen(want) || strcmp(out, want) != 0;
+        }
+    }
+    CHECK_INT(0, wrong_suffixes);
+    CHECK_INT(6, rl_key_counter_suffix(3, -1, out));
+    CHECK_STR(":3:tat", out);
 }
 
 static json_t *parse(const char *text)
@@ -1144,6 +1178,7 @@ int main(void)
     test_token_bucket();
     test_key_encoding();
     test_format_int();
+    test_counter_suffix_cache();
     test_key_from_request();
     test_conf_defaults();
     test_conf_values();
