@@ -1103,7 +1103,7 @@ static void begin_exchange(sl_http_client_req_t *req, const sl_http_call_t *call
     evtimer_add(req->timer, &tv);
     if (req->pool && (req->uc = sl_pool_get(req->pool, req->key))) {
         req->bev = req->uc->bev;
-        bufferevent_set_timeouts(req->bev, NULL, NULL);   /* req->timer covers the exchange */
+        sl_upconn_timeouts(req->uc, 0, 0);   /* req->timer covers the exchange */
         req->reused = true;
         send_request(req);
     } else {

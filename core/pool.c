@@ -111,6 +111,16 @@ static void idle_eventcb(struct bufferevent *bev, short events, void *arg)
     sl_upconn_close(arg);
 }
 
+void sl_upconn_timeouts(sl_upconn_t *uc, int64_t read_ms, int64_t write_ms)
+{
+    if (uc->read_timeout_ms == read_ms && uc->write_timeout_ms == write_ms)
+        return;
+    struct timeval rtv = sl_tv_ms(read_ms), wtv = sl_tv_ms(write_ms);
+    bufferevent_set_timeouts(uc->bev, read_ms > 0 ? &rtv : NULL, write_ms > 0 ? &wtv : NULL);
+    uc->read_timeout_ms = read_ms;
+    uc->write_timeout_ms = write_ms;
+}
+
 void sl_pool_put(sl_upconn_t *uc, int64_t idle_timeout_ms, int max_idle)
 {
     sl_pool_bucket_t *b = uc->bucket;
@@ -132,8 +142,10 @@ void sl_pool_put(sl_upconn_t *uc, int64_t idle_timeout_ms, int max_idle)
     b->idle = uc;
     b->n_idle++;
     uc->pool->n_idle++;
-    struct timeval tv = sl_tv_ms(idle_timeout_ms);
-    bufferevent_set_timeouts(uc->bev, &tv, NULL);
+    /* The write timeout stays: nothing is written while idle, so it never
+     * runs, and leaving it spares a re-arm when the next request sets the
+     * same one. */
+    sl_upconn_timeouts(uc, idle_timeout_ms, uc->write_timeout_ms);
     bufferevent_setcb(uc->bev, idle_readcb, NULL, idle_eventcb, uc);
     if (!(bufferevent_get_enabled(uc->bev) & EV_READ))
         bufferevent_enable(uc->bev, EV_READ);

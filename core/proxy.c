@@ -452,8 +452,7 @@ static void send_request(sl_proxy_t *px)
     struct bufferevent *bev = px->uc->bev;
     px->state = PX_WAIT_HEAD;
     evtimer_del(px->timer);
-    struct timeval rtv = sl_tv_ms(px->to.read_ms), wtv = sl_tv_ms(px->to.send_ms);
-    bufferevent_set_timeouts(bev, &rtv, &wtv);
+    sl_upconn_timeouts(px->uc, px->to.read_ms, px->to.send_ms);
     bufferevent_setcb(bev, px_readcb, NULL, px_eventcb, px);
     /* Upstream connections keep the default read watermarks throughout, and
      * a pooled one is already reading (set_timeouts above re-armed it):

@@ -1,6 +1,7 @@
 /* The keep-alive pool: the idle bound per key, most recently used first,
- * and a bound of 0 keeping nothing. Connections are socketpair ends, which
- * is all a parked connection needs. */
+ * a bound of 0 keeping nothing, and timeouts set only when they change (an
+ * idle timeout that fires closes the parked connection). Connections are
+ * socketpair ends, which is all a parked connection needs. */
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <sys/socket.h>
@@ -50,6 +51,30 @@ int main(void)
     sl_pool_put(c[6], 60000, 0);
     CHECK_INT(3, sl_pool_idle_count(p));
     CHECK_NULL(sl_pool_get(p, "http|d:80|"));
+
+    current_case = "timeouts are what was asked for last";
+    sl_upconn_t *t = sl_pool_get(p, "http|a:80|");
+    CHECK_NOT_NULL(t);
+    CHECK_INT(60000, t->read_timeout_ms);   /* the idle timeout, left by the pool */
+    CHECK_INT(0, t->write_timeout_ms);
+    sl_upconn_timeouts(t, 5000, 7000);
+    CHECK_INT(5000, t->read_timeout_ms);
+    CHECK_INT(7000, t->write_timeout_ms);
+    sl_upconn_timeouts(t, 0, 0);
+    CHECK_INT(0, t->read_timeout_ms);
+    CHECK_INT(0, t->write_timeout_ms);
+
+    current_case = "the idle timeout closes a parked connection";
+    int before = sl_pool_idle_count(p);
+    sl_upconn_timeouts(t, 0, 3000);
+    sl_pool_put(t, 30, 8);   /* 30 ms idle; the write timeout stays */
+    CHECK_INT(before + 1, sl_pool_idle_count(p));
+    CHECK_INT(30, t->read_timeout_ms);
+    CHECK_INT(3000, t->write_timeout_ms);
+    struct timeval wait = {0, 300000};
+    event_base_loopexit(base, &wait);
+    event_base_dispatch(base);
+    CHECK_INT(before, sl_pool_idle_count(p));
 
     sl_pool_free(p);
     event_base_free(base);
