@@ -29,10 +29,30 @@ static void conn_process_input(sl_conn_t *c);
 
 static const sl_server_opts_t *conn_opts(const sl_conn_t *c) { return &c->w->snap->cfg->server; }
 
+/* The connection's one timer is lazy: each request moves its deadline two
+ * or three times (head, keep-alive, none while the request runs), and
+ * re-adding a libevent timer each time is a heap update. The event is only
+ * re-added when the new deadline is earlier than when it fires; firing
+ * early, it looks at the deadline of the moment and waits again if that is
+ * later. */
+static void timer_fire_at(sl_conn_t *c, int64_t at_ms, int64_t now_ms)
+{
+    struct timeval tv = sl_tv_ms(at_ms - now_ms);
+    evtimer_add(c->timer, &tv);
+    c->timer_at_ms = at_ms;
+}
+
 static void arm_timer(sl_conn_t *c, int64_t ms)
 {
-    struct timeval tv = sl_tv_ms(ms);
-    evtimer_add(c->timer, &tv);
+    int64_t now = sl_now_ms();
+    c->deadline_ms = now + ms;
+    if (c->timer_at_ms == 0 || c->timer_at_ms > c->deadline_ms)
+        timer_fire_at(c, c->deadline_ms, now);
+}
+
+static void disarm_timer(sl_conn_t *c)
+{
+    c->deadline_ms = 0;
 }
 
 static void format_client_ip(const struct sockaddr *sa, char *out, size_t len)
@@ -249,7 +269,7 @@ static bool valid_request_id(const char *v, size_t n)
 static void dispatch(sl_conn_t *c, sl_request_t *r)
 {
     c->state = SL_CONN_BUSY;
-    evtimer_del(c->timer);
+    disarm_timer(c);
     sl_chain_start(r);
 }
 
@@ -261,7 +281,7 @@ static void protocol_error(sl_conn_t *c, sl_request_t *r, int status, const char
     c->close_after = true;
     c->state = SL_CONN_CLOSING;
     bufferevent_disable(c->bev, EV_READ);
-    evtimer_del(c->timer);
+    disarm_timer(c);
     sl_request_error(r, status, code, message);
 }
 
@@ -354,7 +374,7 @@ static int start_request(sl_conn_t *c, const char *buf, size_t consumed)
         if (has_body)
             c->close_after = true;
         c->state = SL_CONN_BUSY;
-        evtimer_del(c->timer);
+        disarm_timer(c);
         sl_request_error(r, 404, "route_not_found", "no route matches the request");
         return 0;
     }
@@ -581,6 +601,14 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     sl_conn_t *c = arg;
+    c->timer_at_ms = 0;
+    if (c->deadline_ms == 0)
+        return;   /* the wait it was set for is over */
+    int64_t now = sl_now_ms();
+    if (now < c->deadline_ms) {
+        timer_fire_at(c, c->deadline_ms, now);
+        return;
+    }
     if (c->state == SL_CONN_HEAD && !c->input_seen) {
         sl_conn_free(c);   /* idle keep-alive connection: close quietly */
         return;

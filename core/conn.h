@@ -27,6 +27,8 @@ typedef struct sl_conn {
     sl_worker_t *w;
     struct bufferevent *bev;
     struct event *timer;
+    int64_t deadline_ms;    /* when the current head/body/keep-alive wait times out; 0: none */
+    int64_t timer_at_ms;    /* when the timer event fires (<= deadline_ms); 0: not pending */
     struct event *flush_ev; /* plain TCP: writes what a loop pass queued */
     bool flush_pending;
     bool tls;
