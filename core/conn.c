@@ -92,7 +92,6 @@ sl_conn_t *sl_conn_new(sl_worker_t *w, struct bufferevent *bev, const struct soc
     const sl_server_opts_t *o = conn_opts(c);
     /* The head is parsed from the input buffer; more than a full head's worth
      * of pipelined bytes need not be read while a request is busy. */
-    bufferevent_setwatermark(bev, EV_READ, 0, (size_t)o->max_header_size + 16384);
     struct timeval send_tv = sl_tv_ms(o->send_timeout_ms);
     bufferevent_set_timeouts(bev, NULL, &send_tv);
     bufferevent_setcb(bev, conn_readcb, conn_writecb, conn_eventcb, c);
@@ -500,8 +499,19 @@ static void conn_process_input(sl_conn_t *c)
 
 static void conn_readcb(struct bufferevent *bev, void *arg)
 {
-    (void)bev;
-    conn_process_input(arg);
+    sl_conn_t *c = arg;
+    if (c->state == SL_CONN_HEAD || c->state == SL_CONN_BODY) {
+        conn_process_input(c);
+        return;
+    }
+    /* Bytes that come while a request runs (the next pipelined requests)
+     * wait in the input buffer; past this much, reading stops until the
+     * request ends (request_finish enables it again). A read high-water
+     * mark on the bufferevent would do the same, but libevent re-adds the
+     * read event on every drain of a buffer that has one. */
+    size_t limit = (size_t)conn_opts(c)->max_header_size + 16384;
+    if (evbuffer_get_length(bufferevent_get_input(bev)) >= limit)
+        bufferevent_disable(bev, EV_READ);
 }
 
 /* Output written, or below the drain mark: libevent calls this, and so does

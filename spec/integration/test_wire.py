@@ -73,6 +73,24 @@ def test_pipelined_requests_answered_in_order(gateway_factory, upstream):
                          for i in range(10))
 
 
+def test_a_long_pipeline_past_the_read_ahead_limit_is_answered_in_order(gateway_factory, upstream):
+    # While a request runs, the gateway buffers at most max_header_size +
+    # 16 KiB of what follows (48 KiB by default), then stops reading until
+    # the request ends: 600 requests of ~230 bytes sent at once, three times
+    # that, make it stop and start again, and every one must be answered.
+    gw = gateway_factory(proxy(upstream))
+    pad = [("X-Pad", "p" * 150)]
+    reqs = [raw.build_request("GET", "/echo/long%d" % i, pad + [("X-Seq", str(i))], host="split.test")
+            for i in range(600)]
+    assert sum(len(r) for r in reqs) > 2 * (32768 + 16384)
+    with gw.conn(timeout=60) as c:
+        c.send(b"".join(reqs))
+        for i in range(600):
+            e = expect.echo(c.read_response())
+            assert (e["target"], expect.values(e, "X-Seq")) == ("/echo/long%d" % i, [str(i)])
+    assert upstream.count("/echo/long") == 600
+
+
 def test_pipelined_requests_with_a_404_in_the_middle(gateway_factory, upstream):
     gw = gateway_factory(proxy(upstream, paths=["/echo/*"]))
     batch = (raw.build_request("GET", "/echo/1") + raw.build_request("GET", "/nowhere")
