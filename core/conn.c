@@ -944,12 +944,20 @@ int sl_hdrs_add(sl_request_t *r, sl_hdrs_t *h, const char *name, size_t nlen, co
         h->items = items;
         h->cap = cap;
     }
+    /* One allocation for both, each NUL-terminated. */
+    char *text = sl_arena_alloc_raw(&r->arena, nlen + vlen + 2);
+    if (!text)
+        return -1;
+    memcpy(text, name, nlen);
+    text[nlen] = '\0';
+    memcpy(text + nlen + 1, value, vlen);
+    text[nlen + 1 + vlen] = '\0';
     sl_hdr_t *e = &h->items[h->n++];
-    e->name = sl_arena_strndup(&r->arena, name, nlen);
+    e->name = text;
     e->name_len = nlen;
-    e->value = sl_arena_strndup(&r->arena, value, vlen);
+    e->value = text + nlen + 1;
     e->value_len = vlen;
-    return (e->name && e->value) ? 0 : -1;
+    return 0;
 }
 
 const sl_hdr_t *sl_hdrs_get(const sl_hdrs_t *h, const char *name)
