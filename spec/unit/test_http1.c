@@ -365,6 +365,47 @@ static void test_every_byte(void)
     CHECK(0, byte_verdicts("GET / HTTP/1.1\r\nHost: a", "b\r\n\r\n", host_byte_ok));
 }
 
+/* Names and values are checked four bytes a step: a bad byte is found at
+ * any position of any length, also in the parsed head. */
+static void test_bad_byte_at_every_position(void)
+{
+    current_case = "a bad byte at every position";
+    int wrong = 0;
+    static const char bad_in_name[] = {' ', '\x7f', '\0', ':', '\x80'};
+    static const char bad_in_value[] = {'\x01', '\x7f', '\0', '\r', '\n'};
+    for (size_t len = 1; len <= 13; len++) {
+        char name[16], value[16];
+        memset(name, 'a', len);
+        memset(value, 'v', len);
+        wrong += !sl_http_is_token(name, len) || !sl_http_is_field_value(value, len);
+        for (size_t pos = 0; pos < len; pos++) {
+            for (size_t k = 0; k < sizeof bad_in_name; k++) {
+                memset(name, 'a', len);
+                name[pos] = bad_in_name[k];
+                wrong += sl_http_is_token(name, len);
+            }
+            for (size_t k = 0; k < sizeof bad_in_value; k++) {
+                memset(value, 'v', len);
+                value[pos] = bad_in_value[k];
+                wrong += sl_http_is_field_value(value, len);
+            }
+            value[pos] = '\t';
+            wrong += !sl_http_is_field_value(value, len);
+            /* the same through the parser: a control in a field value */
+            char raw[128];
+            memset(value, 'v', len);
+            value[pos] = '\x01';
+            int n = snprintf(raw, sizeof raw, "GET / HTTP/1.1\r\nHost: h\r\nX-A: %.*s\r\n\r\n",
+                             (int)len, value);
+            size_t consumed;
+            wrong += parse_req_n(raw, (size_t)n, MAX_URI, MAX_HEADER, &consumed) != R400;
+        }
+    }
+    CHECK(0, wrong);
+    CHECK(0, sl_http_is_token("", 0));
+    CHECK(1, sl_http_is_field_value("", 0));
+}
+
 /* A bad request line is refused as soon as its bad byte arrives (garbage
  * such as a TLS hello gets its 400 at once); field lines wait for the end of
  * the head. */
@@ -1110,6 +1151,7 @@ int main(void)
     test_header_values();
     test_bad_requests();
     test_every_byte();
+    test_bad_byte_at_every_position();
     test_early_errors();
     test_incremental_requests();
     test_uri_limit();
