@@ -164,6 +164,34 @@ def test_ctx_is_shared_between_lua_plugins_of_a_request(gateway_factory, upstrea
     assert header(gw.get("/echo"), "X-Lua-Order") == ["a,b"]   # a fresh ctx per request
 
 
+WHERE_TO = textwrap.dedent("""\
+    local request = require("sluice.request")
+    local upstream = require("sluice.upstream")
+    return {
+      name = "where-to",
+      version = "0.0.1",
+      access = function(conf, ctx)
+        upstream.set_header("X-Route", tostring(request.get_route()))
+        upstream.set_header("X-Upstream", tostring(request.get_upstream()))
+      end,
+    }
+    """)
+
+
+def test_route_and_upstream_names_reach_lua(gateway_factory, upstream, tmp_path):
+    (tmp_path / "where-to.lua").write_text(WHERE_TO)
+    c = cfg(upstream, [{"where-to": {}}], plugin_dirs=(str(tmp_path),), paths=["/echo/named/*"])
+    # the same plugin on a route written with an inline URL
+    c["routes"].append({"name": "inline", "match": {"paths": ["/echo/inline/*"]},
+                        "upstream": upstream.url,
+                        "plugins": [{"where-to": {}}]})
+    gw = gateway_factory(c)
+    r = gw.get("/echo/named/x")
+    assert (header(r, "X-Route"), header(r, "X-Upstream")) == (["main"], ["backend"])
+    r = gw.get("/echo/inline/x")
+    assert (header(r, "X-Route"), header(r, "X-Upstream")) == (["inline"], ["route:inline"])
+
+
 @pytest.mark.valgrind
 def test_sleep_yields_and_many_requests_wait_concurrently(gateway_factory, upstream):
     gw = gateway_factory(cfg(upstream, [{"lua-probe": {"tag": "s", "sleep_ms": 100}}]))
