@@ -81,8 +81,8 @@ static void on_reply(sl_req_t *r, void *arg, const sl_reply_t *reply, const char
         w->done(r, w, w->done_arg);
 }
 
-static bool send_counter_command(rl_redis_window_t *w, sl_req_t *r, rl_window_tag_t *tag, const char *cmd,
-                 size_t cmd_len, const counter_key_t *k)
+static bool send_counter_command(rl_redis_window_t *w, sl_req_t *r, rl_window_tag_t *tag,
+                                 const char *cmd, size_t cmd_len, const counter_key_t *k)
 {
     const char *argv[] = {cmd, k->text};
     const size_t lens[] = {cmd_len, k->len};
