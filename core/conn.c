@@ -90,8 +90,6 @@ sl_conn_t *sl_conn_new(sl_worker_t *w, struct bufferevent *bev, const struct soc
     }
     format_client_ip(sa, c->client_ip, sizeof c->client_ip);
     const sl_server_opts_t *o = conn_opts(c);
-    /* The head is parsed from the input buffer; more than a full head's worth
-     * of pipelined bytes need not be read while a request is busy. */
     struct timeval send_tv = sl_tv_ms(o->send_timeout_ms);
     bufferevent_set_timeouts(bev, NULL, &send_tv);
     bufferevent_setcb(bev, conn_readcb, conn_writecb, conn_eventcb, c);
