@@ -9,6 +9,12 @@ int64_t rl_window_start_ms(int64_t now_ms, int64_t window_ms)
     return now_ms - now_ms % window_ms;
 }
 
+int64_t rl_counter_ttl_ms(const rl_limit_t *l, rl_algorithm_t algorithm, int64_t now_ms)
+{
+    int64_t left = rl_window_start_ms(now_ms, l->window_ms) + l->window_ms - now_ms;
+    return left + 1000 + (algorithm == RL_SLIDING_WINDOW ? l->window_ms : 0);
+}
+
 int64_t rl_us_to_ms_ceil(int64_t us)
 {
     return (us + 999) / 1000;

@@ -44,6 +44,12 @@ rl_verdict_t rl_sliding_window(const rl_limit_t *l, int64_t prev, int64_t curr, 
  * success *new_tat_us is what to store. */
 rl_verdict_t rl_token_bucket(const rl_limit_t *l, int64_t tat_us, int64_t now_us, int64_t *new_tat_us);
 
+/* How long a window counter is kept, from now: until its window ends and a
+ * second more, so a node whose clock is a little behind never reads a
+ * counter that has just gone; a sliding window's counter one window more,
+ * as it is read again as the previous window. */
+int64_t rl_counter_ttl_ms(const rl_limit_t *l, rl_algorithm_t algorithm, int64_t now_ms);
+
 /* ceil(us / 1000) for us >= 0. */
 int64_t rl_us_to_ms_ceil(int64_t us);
 

@@ -176,6 +176,19 @@ size_t rl_key_counter_suffix(int index, int64_t window_start_ms, char *out)
     return len + window_start_text(window_start_ms, out + len);
 }
 
+void rl_counter_key_init(rl_counter_key_t *k, const char *prefix, size_t prefix_len)
+{
+    memcpy(k->text, prefix, prefix_len);
+    k->text[prefix_len] = '\0';
+    k->plen = k->len = prefix_len;
+}
+
+const char *rl_counter_key_at(rl_counter_key_t *k, int index, int64_t window_start_ms)
+{
+    k->len = k->plen + rl_key_counter_suffix(index, window_start_ms, k->text + k->plen);
+    return k->text;
+}
+
 size_t rl_key_counter(const char *prefix, int index, int64_t window_start_ms, char *out)
 {
     size_t plen = strlen(prefix);

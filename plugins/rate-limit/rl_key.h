@@ -44,6 +44,20 @@ size_t rl_key_counter(const char *prefix, int index, int64_t window_start_ms, ch
  * Returns its length. */
 size_t rl_key_counter_suffix(int index, int64_t window_start_ms, char *out);
 
+/* The counter keys of one check: they differ from the prefix only in
+ * their tail, so the prefix is copied once and the tail rewritten per
+ * counter. */
+typedef struct rl_counter_key {
+    char text[RL_KEY_MAX + 1];
+    size_t plen, len;   /* the prefix's length; the whole key's */
+} rl_counter_key_t;
+
+void rl_counter_key_init(rl_counter_key_t *k, const char *prefix, size_t prefix_len);
+
+/* Makes k the key of counter index at window_start_ms (< 0: ":tat", the
+ * token bucket's); returns k->text. */
+const char *rl_counter_key_at(rl_counter_key_t *k, int index, int64_t window_start_ms);
+
 /* v in decimal, NUL-terminated (out holds 21 bytes). Returns the length.
  * What snprintf("%lld") writes, without its cost on the request path. */
 size_t rl_format_int(int64_t v, char *out);

@@ -45,64 +45,48 @@ static int64_t read_counter(const char *dict, const char *key)
     return v;
 }
 
-/* Counter keys differ from the prefix only in their ":<index>:<window>"
- * tail, so the prefix is copied once per request and the tail rewritten. */
-typedef struct counter_key {
-    char text[RL_KEY_MAX + 1];
-    size_t plen;
-} counter_key_t;
-
-static const char *key_for(counter_key_t *k, int index, int64_t window_start_ms)
-{
-    rl_key_counter_suffix(index, window_start_ms, k->text + k->plen);
-    return k->text;
-}
-
 /* The window algorithms count first and look afterwards: the increment's
  * result is the current count, which saves reading it separately. A refused
  * request is taken back out before the lock is released, so no other check
  * of this prefix sees it. counted[i] says whether limit i holds this
  * request (an increment can fail when the dict is out of room; then the
  * counter reads as empty, as an evicted one would). */
-static rl_verdict_t count_and_check(const rl_conf_t *c, counter_key_t *k, int i, int64_t now_ms,
-                                    bool *counted)
+static rl_verdict_t count_and_check(const rl_conf_t *c, rl_counter_key_t *k, int i,
+                                    int64_t now_ms, bool *counted)
 {
     const rl_limit_t *l = &c->limits[i];
     int64_t start = rl_window_start_ms(now_ms, l->window_ms);
-    int64_t left = start + l->window_ms - now_ms;
-    /* A key outlives its use by a second, so clocks a little apart never read
-     * a counter that has just gone; a sliding window's counter is read again
-     * as the previous window. */
-    int64_t ttl = left + 1000 + (c->algorithm == RL_SLIDING_WINDOW ? l->window_ms : 0);
+    int64_t ttl = rl_counter_ttl_ms(l, c->algorithm, now_ms);
     int64_t after = 0;
-    *counted = rl_host->shared_incr(c->dict, key_for(k, i, start), 1, 0, ttl, &after) == 0;
+    *counted =
+        rl_host->shared_incr(c->dict, rl_counter_key_at(k, i, start), 1, 0, ttl, &after) == 0;
     int64_t curr = *counted && after > 0 ? after - 1 : 0;
     if (c->algorithm == RL_FIXED_WINDOW)
         return rl_fixed_window(l, curr, now_ms);
-    int64_t prev = read_counter(c->dict, key_for(k, i, start - l->window_ms));
+    int64_t prev = read_counter(c->dict, rl_counter_key_at(k, i, start - l->window_ms));
     return rl_sliding_window(l, prev, curr, now_ms);
 }
 
-static void uncount(const rl_conf_t *c, counter_key_t *k, int i, int64_t now_ms)
+static void uncount(const rl_conf_t *c, rl_counter_key_t *k, int i, int64_t now_ms)
 {
     int64_t start = rl_window_start_ms(now_ms, c->limits[i].window_ms);
-    rl_host->shared_incr(c->dict, key_for(k, i, start), -1, 0, 0, NULL);
+    rl_host->shared_incr(c->dict, rl_counter_key_at(k, i, start), -1, 0, 0, NULL);
 }
 
-static int check_token_bucket(const rl_conf_t *c, counter_key_t *k, int64_t now_us,
+static int check_token_bucket(const rl_conf_t *c, rl_counter_key_t *k, int64_t now_us,
                               rl_verdict_t *out)
 {
     int64_t new_tat[RL_MAX_LIMITS] = {0};
     int all = 1;
     for (int i = 0; i < c->n_limits; i++) {
-        out[i] = rl_token_bucket(&c->limits[i], read_counter(c->dict, key_for(k, i, -1)), now_us,
-                                 &new_tat[i]);
+        int64_t tat = read_counter(c->dict, rl_counter_key_at(k, i, -1));
+        out[i] = rl_token_bucket(&c->limits[i], tat, now_us, &new_tat[i]);
         all &= out[i].allowed;
     }
     for (int i = 0; all && i < c->n_limits; i++) {
         char v[24];
         size_t n = rl_format_int(new_tat[i], v);
-        rl_host->shared_set(c->dict, key_for(k, i, -1), v, n,
+        rl_host->shared_set(c->dict, rl_counter_key_at(k, i, -1), v, n,
                             rl_us_to_ms_ceil(new_tat[i] - now_us) + 1000);
     }
     return all;
@@ -112,9 +96,8 @@ int rl_local_check(const rl_conf_t *c, const char *prefix, int64_t now_us, rl_ve
 {
     size_t plen = strlen(prefix);
     int64_t now_ms = now_us / 1000;
-    counter_key_t key;
-    memcpy(key.text, prefix, plen);
-    key.plen = plen;
+    rl_counter_key_t key;
+    rl_counter_key_init(&key, prefix, plen);
     pthread_once(&stripes_once, stripes_init);
     pthread_mutex_t *lock = stripe_for(prefix, plen);
     pthread_mutex_lock(lock);

@@ -7,25 +7,6 @@
 #include "rl_host.h"
 #include "rl_key.h"
 
-/* A counter's key: the prefix, then ":<limit>:<window start>". The prefix is
- * copied once per check and only the tail rewritten per command. */
-typedef struct counter_key {
-    char text[RL_KEY_MAX + 1];
-    size_t plen, len;
-} counter_key_t;
-
-static void key_init(counter_key_t *k, const char *prefix, size_t plen)
-{
-    memcpy(k->text, prefix, plen);
-    k->plen = plen;
-    k->len = plen;
-}
-
-static void key_at(counter_key_t *k, int limit, int64_t window_start_ms)
-{
-    k->len = k->plen + rl_key_counter_suffix(limit, window_start_ms, k->text + k->plen);
-}
-
 static int64_t window_start(const rl_redis_window_t *w, int limit)
 {
     return rl_window_start_ms(w->now_ms, w->conf->limits[limit].window_ms);
@@ -82,7 +63,7 @@ static void on_reply(sl_req_t *r, void *arg, const sl_reply_t *reply, const char
 }
 
 static bool send_counter_command(rl_redis_window_t *w, sl_req_t *r, rl_window_tag_t *tag,
-                                 const char *cmd, size_t cmd_len, const counter_key_t *k)
+                                 const char *cmd, size_t cmd_len, const rl_counter_key_t *k)
 {
     const char *argv[] = {cmd, k->text};
     const size_t lens[] = {cmd_len, k->len};
@@ -113,19 +94,19 @@ int rl_redis_window_send(rl_redis_window_t *w, const rl_conf_t *c, sl_req_t *r,
     memset(w->lost, 0, sizeof w->lost);
     memset(w->curr, 0, sizeof w->curr);
     memset(w->prev, 0, sizeof w->prev);
-    counter_key_t k;
-    key_init(&k, prefix, prefix_len);
+    rl_counter_key_t k;
+    rl_counter_key_init(&k, prefix, prefix_len);
     bool ok = true;
     for (int i = 0; ok && i < c->n_limits; i++) {
         int64_t start = window_start(w, i);
         rl_window_tag_t *tag = &w->tags[2 * i];
         *tag = (rl_window_tag_t){.w = w, .limit = i, .previous = false};
-        key_at(&k, i, start);
+        rl_counter_key_at(&k, i, start);
         ok = send_counter_command(w, r, tag, "INCR", 4, &k);
         if (ok && c->algorithm == RL_SLIDING_WINDOW) {
             tag = &w->tags[2 * i + 1];
             *tag = (rl_window_tag_t){.w = w, .limit = i, .previous = true};
-            key_at(&k, i, start - c->limits[i].window_ms);
+            rl_counter_key_at(&k, i, start - c->limits[i].window_ms);
             ok = send_counter_command(w, r, tag, "GET", 3, &k);
         }
     }
@@ -140,7 +121,7 @@ static void ignore_reply(sl_req_t *r, void *arg, const sl_reply_t *reply, const 
     (void)r, (void)arg, (void)reply, (void)err;
 }
 
-static void follow_up(sl_req_t *r, const char *cmd, size_t cmd_len, const counter_key_t *k,
+static void follow_up(sl_req_t *r, const char *cmd, size_t cmd_len, const rl_counter_key_t *k,
                       const char *ttl, size_t ttl_len)
 {
     const char *argv[] = {cmd, k->text, ttl};
@@ -163,8 +144,8 @@ int rl_redis_window_finish(rl_redis_window_t *w, sl_req_t *r, const char *prefix
         if (!out[i].allowed)
             all = 0;
     }
-    counter_key_t k;
-    key_init(&k, prefix, prefix_len);
+    rl_counter_key_t k;
+    rl_counter_key_init(&k, prefix, prefix_len);
     for (int i = 0; i < c->n_limits; i++) {
         /* An INCR without an answer (a timeout, the connection lost) may
          * still have created its counter, and nothing else would give it an
@@ -176,15 +157,11 @@ int rl_redis_window_finish(rl_redis_window_t *w, sl_req_t *r, const char *prefix
             continue;   /* nothing to follow up */
         const rl_limit_t *l = &c->limits[i];
         int64_t start = window_start(w, i);
-        key_at(&k, i, start);
+        rl_counter_key_at(&k, i, start);
         if (w->lost[i] || w->curr[i] == 0) {
-            /* A key outlives its use by a second, so a node whose clock is a
-             * little behind never finds it gone; a sliding window's counter
-             * is read again as the previous window. */
-            int64_t ttl = start + l->window_ms - w->now_ms + 1000 +
-                          (c->algorithm == RL_SLIDING_WINDOW ? l->window_ms : 0);
-            char ttl_text[24];
-            follow_up(r, "PEXPIRE", 7, &k, ttl_text, rl_format_int(ttl, ttl_text));
+            char ttl[24];
+            size_t ttl_len = rl_format_int(rl_counter_ttl_ms(l, c->algorithm, w->now_ms), ttl);
+            follow_up(r, "PEXPIRE", 7, &k, ttl, ttl_len);
         }
         if (w->counted[i] && all != 1)
             follow_up(r, "DECR", 4, &k, NULL, 0);
