@@ -1,5 +1,6 @@
 #include "arena.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,8 @@ void *sl_arena_alloc(sl_arena_t *a, size_t n)
 
 void *sl_arena_alloc_raw(sl_arena_t *a, size_t n)
 {
+    if (n > SIZE_MAX / 2)   /* rounding up and the block header must not wrap */
+        return NULL;
     n = (n + 15) & ~(size_t)15;
     if (!a->head || a->used + n > a->cap) {
         size_t cap = n > SL_ARENA_BLOCK ? n : SL_ARENA_BLOCK;

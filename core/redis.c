@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "clock.h"
 #include "log.h"
 
@@ -162,61 +163,14 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
  * A reply lives until hiredis frees it, right after its callback returns,
  * and hiredis reads one reply at a time, so one arena per connection, reset
  * at that point, serves every reply. */
-#define ARENA_FIRST_BYTES 2048
-#define ARENA_CHUNK_BYTES 8192
-
-typedef struct arena_chunk {
-    struct arena_chunk *next;
-    size_t used, cap;
-    _Alignas(max_align_t) char mem[];
-} arena_chunk_t;
-
 typedef struct reply_arena {
     /* What hiredis sees of a reply: it reads type and str itself when an
      * error reply arrives with no command owed (e.g. "max clients"), and the
      * handshake callbacks read it too, so it keeps hiredis' own layout. */
     redisReply head;
     sl_redis_reply_t *root;
-    arena_chunk_t *extra;       /* a reply too big for `first` */
-    size_t used;
-    _Alignas(max_align_t) char first[ARENA_FIRST_BYTES];
+    sl_arena_t mem;   /* a reset keeps one block: steady replies allocate nothing */
 } reply_arena_t;
-
-static void *arena_alloc(reply_arena_t *a, size_t n)
-{
-    if (n > SIZE_MAX / 2)
-        return NULL;
-    n = (n + _Alignof(max_align_t) - 1) & ~(size_t)(_Alignof(max_align_t) - 1);
-    if (n <= ARENA_FIRST_BYTES - a->used) {
-        void *p = a->first + a->used;
-        a->used += n;
-        return p;
-    }
-    arena_chunk_t *c = a->extra;
-    if (!c || n > c->cap - c->used) {
-        size_t cap = n > ARENA_CHUNK_BYTES ? n : ARENA_CHUNK_BYTES;
-        if (cap > SIZE_MAX - sizeof *c || !(c = malloc(sizeof *c + cap)))
-            return NULL;
-        c->cap = cap;
-        c->used = 0;
-        c->next = a->extra;
-        a->extra = c;
-    }
-    void *p = c->mem + c->used;
-    c->used += n;
-    return p;
-}
-
-static void arena_reset(reply_arena_t *a)
-{
-    while (a->extra) {
-        arena_chunk_t *next = a->extra->next;
-        free(a->extra);
-        a->extra = next;
-    }
-    a->used = 0;
-    a->root = NULL;
-}
 
 /* The root goes to hiredis as the arena's head; every other node as itself,
  * which is how a child finds its parent (task->parent->obj). */
@@ -224,7 +178,7 @@ static void *new_node(const redisReadTask *t, sl_redis_type_t type, size_t extra
                       sl_redis_reply_t **out)
 {
     reply_arena_t *a = t->privdata;
-    sl_redis_reply_t *n = arena_alloc(a, sizeof *n + extra_bytes);
+    sl_redis_reply_t *n = sl_arena_alloc_raw(&a->mem, sizeof *n + extra_bytes);
     if (!n)
         return NULL;
     n->type = type;
@@ -317,7 +271,9 @@ static void *make_nil(const redisReadTask *t)
  * drops), and the head is the arena's first member. */
 static void free_reply(void *obj)
 {
-    arena_reset((reply_arena_t *)obj);
+    reply_arena_t *a = obj;
+    sl_arena_reset(&a->mem);
+    a->root = NULL;
 }
 
 static redisReplyObjectFunctions reply_functions = {
@@ -434,7 +390,7 @@ static void glue_cleanup(void *privdata)
     /* hiredis frees its reader after this, and a reply half read would be
      * handed to free_reply: it lives in the arena about to go. */
     g->ac->c.reader->fn = NULL;
-    arena_reset(&g->arena);
+    sl_arena_free(&g->arena.mem);
     event_free(g->rev);
     event_free(g->wev);
     event_free(g->flush);
@@ -445,12 +401,10 @@ static int glue_attach(redisAsyncContext *ac, struct event_base *base)
 {
     if (ac->ev.data)
         return REDIS_ERR;
-    loop_glue_t *g = malloc(sizeof *g);
+    loop_glue_t *g = calloc(1, sizeof *g);
     if (!g)
         return REDIS_ERR;
-    /* Not calloc: the arena's buffer needs no clearing. */
-    memset(g, 0, offsetof(loop_glue_t, arena));
-    memset(&g->arena, 0, offsetof(reply_arena_t, first));
+    sl_arena_init(&g->arena.mem);
     g->ac = ac;
     g->rev = event_new(base, ac->c.fd, EV_READ | EV_PERSIST, glue_read_cb, g);
     g->wev = event_new(base, ac->c.fd, EV_WRITE, glue_write_cb, g);
@@ -1046,25 +1000,38 @@ static size_t arg_len(const char **argv, const size_t *lens, int i)
     return lens ? lens[i] : strlen(argv[i]);
 }
 
+/* Adds the RESP size of argv's arguments to *total; false past SIZE_MAX / 2. */
+static bool add_bulks_size(int argc, const char **argv, const size_t *lens, size_t *total)
+{
+    for (int i = 0; i < argc; i++) {
+        size_t n = bulk_size(arg_len(argv, lens, i));
+        if (n > SIZE_MAX / 2 - *total)
+            return false;
+        *total += n;
+    }
+    return true;
+}
+
+static char *put_bulks(char *p, int argc, const char **argv, const size_t *lens)
+{
+    for (int i = 0; i < argc; i++)
+        p = put_bulk(p, argv[i], arg_len(argv, lens, i));
+    return p;
+}
+
 /* Formats the command in RESP here (hiredis' own formatter allocates and
  * prints every length with its printf), in a stack buffer when it fits. */
 static bool send_to_wire(sl_redis_t *r, sl_redis_req_t *req, int argc, const char **argv,
                          const size_t *lens)
 {
     size_t total = 1 + decimal_digits((size_t)argc) + 2;
-    for (int i = 0; i < argc; i++) {
-        size_t n = bulk_size(arg_len(argv, lens, i));
-        if (n > SIZE_MAX / 2 - total)
-            return false;
-        total += n;
-    }
+    if (!add_bulks_size(argc, argv, lens, &total))
+        return false;
     char stack[512];
     char *cmd = total <= sizeof stack ? stack : malloc(total);
     if (!cmd)
         return false;
-    char *p = put_count(cmd, '*', (size_t)argc);
-    for (int i = 0; i < argc; i++)
-        p = put_bulk(p, argv[i], arg_len(argv, lens, i));
+    char *p = put_bulks(put_count(cmd, '*', (size_t)argc), argc, argv, lens);
     bool sent = send_formatted(r, req, cmd, (size_t)(p - cmd));
     if (cmd != stack)
         free(cmd);
@@ -1229,12 +1196,11 @@ sl_redis_req_t *sl_redis_command(sl_redis_t *r, int argc, const char **argv, con
     if (!req)
         return NULL;
     req_init(req, cb, arg);
+    r->stats.commands++;
     if (refused(argc, argv, lens)) {
-        r->stats.commands++;
         fail_soon(r, req, SL_REDIS_E_REFUSED);
         return req;
     }
-    r->stats.commands++;
     return submitted(r, req, r->state == ST_READY && send_to_wire(r, req, argc, argv, lens));
 }
 
@@ -1244,12 +1210,8 @@ sl_redis_req_t *sl_redis_eval(sl_redis_t *r, sl_redis_script_t *s, int nkeys, in
     if (!r || !s || !args_valid(argc, argv) || nkeys < 0 || nkeys > argc)
         return NULL;
     size_t tail_len = bulk_size(decimal_digits((size_t)nkeys));
-    for (int i = 0; i < argc; i++) {
-        size_t n = bulk_size(arg_len(argv, lens, i));
-        if (n > SIZE_MAX / 2 - tail_len)
-            return NULL;
-        tail_len += n;
-    }
+    if (!add_bulks_size(argc, argv, lens, &tail_len))
+        return NULL;
     /* One block: the request, the EVALSHA head, then the tail, so the
      * command is one run of bytes and the tail stays for a NOSCRIPT retry. */
     size_t total_args = (size_t)argc + 3;
@@ -1262,9 +1224,7 @@ sl_redis_req_t *sl_redis_eval(sl_redis_t *r, sl_redis_script_t *s, int nkeys, in
     char *head = (char *)(req + 1), *tail = head + head_room;
     char nkeys_text[24];
     size_t nkeys_len = (size_t)(put_digits(nkeys_text, (size_t)nkeys) - nkeys_text);
-    char *p = put_bulk(tail, nkeys_text, nkeys_len);
-    for (int i = 0; i < argc; i++)
-        p = put_bulk(p, argv[i], arg_len(argv, lens, i));
+    put_bulks(put_bulk(tail, nkeys_text, nkeys_len), argc, argv, lens);
     put_eval_head(head, total_args, "EVALSHA", 7, s->sha, 40);
     req->eval_argc = total_args;
     req->tail = tail;
