@@ -1027,11 +1027,15 @@ static bool send_to_wire(sl_redis_t *r, sl_redis_req_t *req, int argc, const cha
     size_t total = 1 + decimal_digits((size_t)argc) + 2;
     if (!add_bulks_size(argc, argv, lens, &total))
         return false;
+    /* One byte more for a NUL after the command: hiredis 0.14 looks at the
+     * byte after the first argument to see whether more follow, which for a
+     * one-word command (PING) is past the end. */
     char stack[512];
-    char *cmd = total <= sizeof stack ? stack : malloc(total);
+    char *cmd = total < sizeof stack ? stack : malloc(total + 1);
     if (!cmd)
         return false;
     char *p = put_bulks(put_count(cmd, '*', (size_t)argc), argc, argv, lens);
+    *p = '\0';
     bool sent = send_formatted(r, req, cmd, (size_t)(p - cmd));
     if (cmd != stack)
         free(cmd);
