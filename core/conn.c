@@ -106,16 +106,9 @@ sl_conn_t *sl_conn_new(sl_worker_t *w, struct bufferevent *bev, const struct soc
 
 /* ---- request lifetime ---------------------------------------------------- */
 
-/* Ended requests' records (with the first block of their arena) wait in a
- * small per-worker stock for the next request: a malloc and a free of each
- * per request saved, at most SL_REQ_STOCK_MAX records kept. */
-#ifdef __SANITIZE_ADDRESS__
-/* AddressSanitizer must see every request's memory freed when it ends, to
- * catch any use after that. */
-#define SL_REQ_STOCK_MAX 0
-#else
-#define SL_REQ_STOCK_MAX 64
-#endif
+/* Ended requests' records (with the first block of their arena) wait in
+ * the worker's stock for the next request: a malloc and a free of each per
+ * request saved. */
 
 static sl_request_t *request_from_stock(sl_worker_t *w, sl_arena_t *arena)
 {
@@ -130,9 +123,9 @@ static sl_request_t *request_from_stock(sl_worker_t *w, sl_arena_t *arena)
 
 static void request_to_stock(sl_worker_t *w, sl_request_t *r)
 {
-    if (!w->req_stock && SL_REQ_STOCK_MAX > 0)
-        w->req_stock = calloc(SL_REQ_STOCK_MAX, sizeof *w->req_stock);
-    if (!w->req_stock || w->n_req_stock == SL_REQ_STOCK_MAX) {
+    if (!w->req_stock && SL_WORKER_STOCK_MAX > 0)
+        w->req_stock = calloc(SL_WORKER_STOCK_MAX, sizeof *w->req_stock);
+    if (!w->req_stock || w->n_req_stock == SL_WORKER_STOCK_MAX) {
         sl_arena_free(&r->arena);
         free(r);
         return;

@@ -115,14 +115,9 @@ static void px_balancer_done(sl_proxy_t *px, bool success)
     sl_balancer_done(px->bal, px->target, success, px->trial, now - px->t_attempt_us, now / 1000);
 }
 
-/* A request's timer and two buffers go back to a small per-worker stock
- * when it ends, and the next request takes them from there: making and
- * freeing them cost about 1,300 instructions per request. */
-#ifdef __SANITIZE_ADDRESS__
-#define PX_STOCK_MAX 0   /* ASan sees each request's buffers freed (see conn.c) */
-#else
-#define PX_STOCK_MAX 64
-#endif
+/* A request's timer and two buffers go back to the worker's stock when it
+ * ends, and the next request takes them from there: making and freeing
+ * them cost about 1,300 instructions per request. */
 
 typedef struct px_spare {
     struct event *timer;
@@ -131,7 +126,7 @@ typedef struct px_spare {
 
 struct sl_proxy_stock {
     int n;
-    px_spare_t items[PX_STOCK_MAX > 0 ? PX_STOCK_MAX : 1];
+    px_spare_t items[SL_WORKER_STOCK_MAX > 0 ? SL_WORKER_STOCK_MAX : 1];
 };
 
 static void spare_free(px_spare_t *s)
@@ -175,9 +170,9 @@ static void px_return_spare(sl_proxy_t *px)
     evbuffer_drain(s.up_head, evbuffer_get_length(s.up_head));
     evbuffer_drain(s.scratch, evbuffer_get_length(s.scratch));
     struct sl_proxy_stock *st = px->w->px_stock;
-    if (!st && PX_STOCK_MAX > 0)
+    if (!st && SL_WORKER_STOCK_MAX > 0)
         st = px->w->px_stock = calloc(1, sizeof *st);
-    if (!st || st->n == PX_STOCK_MAX) {
+    if (!st || st->n == SL_WORKER_STOCK_MAX) {
         spare_free(&s);
         return;
     }

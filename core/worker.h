@@ -19,6 +19,17 @@ struct event;
 struct sl_conn;
 struct sl_pool;
 
+/* How many spare objects each per-worker stock keeps (request records in
+ * conn.c, proxy timers and buffers in proxy.c): things a request uses and
+ * gives back, reused by the next request instead of being made again. None
+ * under AddressSanitizer, which must see each request's memory freed when
+ * it ends to catch a use after that. */
+#ifdef __SANITIZE_ADDRESS__
+#define SL_WORKER_STOCK_MAX 0
+#else
+#define SL_WORKER_STOCK_MAX 64
+#endif
+
 typedef struct sl_worker {
     int id;
     pthread_t thread;
@@ -35,7 +46,7 @@ typedef struct sl_worker {
     atomic_bool draining;
     struct sl_pool *pool;
     struct sl_proxy_stock *px_stock; /* spare timers and buffers for proxied requests */
-    struct sl_request **req_stock;   /* spare request records (conn.c), up to SL_REQ_STOCK_MAX */
+    struct sl_request **req_stock;   /* spare request records (conn.c) */
     int n_req_stock;
     struct sl_redis *redis;          /* NULL without a redis: section */
     sl_snapshot_t **retired;         /* replaced snapshots with requests still running here */
