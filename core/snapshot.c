@@ -1,6 +1,5 @@
 #include "snapshot.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,28 +29,15 @@ static void upstream_rt_free(sl_upstream_rt_t *u, int n_workers)
         SSL_CTX_free(u->ssl_ctx);
 }
 
-__attribute__((format(printf, 1, 2))) static char *dup_printf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *out = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (out) {
-        va_start(ap, fmt);
-        vsnprintf(out, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-    }
-    return out;
-}
-
+/* The Host a target gets: its name ("host:port", as config_target.c made
+ * it) without a port that is its scheme's default. */
 static char *authority_of(const sl_target_t *t)
 {
-    bool v6 = strchr(t->host, ':') != NULL;
     bool default_port = (t->tls && t->port == 443) || (!t->tls && t->port == 80);
-    if (default_port)
-        return v6 ? dup_printf("[%s]", t->host) : strdup(t->host);
-    return dup_printf(v6 ? "[%s]:%d" : "%s:%d", t->host, t->port);
+    if (!default_port)
+        return strdup(t->name);
+    char *out;
+    return asprintf(&out, strchr(t->host, ':') ? "[%s]" : "%s", t->host) < 0 ? NULL : out;
 }
 
 static int targets_rt_init(sl_upstream_rt_t *u)
@@ -62,8 +48,9 @@ static int targets_rt_init(sl_upstream_rt_t *u)
     for (int i = 0; i < conf->n_targets; i++) {
         const sl_target_t *t = &conf->targets[i];
         sl_target_rt_t *rt = &u->targets[i];
-        rt->pool_key = dup_printf("%s|%s|%d|%p", t->tls ? "https" : "http", t->host, t->port,
-                                  t->tls ? (void *)u->ssl_ctx : NULL);
+        if (asprintf(&rt->pool_key, "%s|%s|%d|%p", t->tls ? "https" : "http", t->host, t->port,
+                     t->tls ? (void *)u->ssl_ctx : NULL) < 0)
+            rt->pool_key = NULL;
         rt->authority = authority_of(t);
         if (!rt->pool_key || !rt->authority)
             return -1;
